@@ -1,0 +1,420 @@
+"""COCO metric that also reports AP over named groups of classes.
+
+Class-imbalanced detection is judged on how the rare (minority) classes fare,
+not only on the overall mAP. :class:`GroupCocoMetric` runs the COCO
+evaluation once and slices the per-category precision array of
+``COCOeval.eval['precision']`` (shape ``T x R x K x A x M``) to get the AP of
+every group, averaging the entries ``> -1`` exactly as ``COCOeval.summarize``
+does. A group's AP is therefore identical to the AP of a separate
+``COCOeval`` run whose ``params.catIds`` is restricted to the group.
+
+Config usage::
+
+    val_evaluator = dict(
+        type='GroupCocoMetric',
+        ann_file='data/demo/annotations/val.json',
+        metric='bbox',
+        class_groups=dict(majority=['red_circle', 'blue_square'],
+                          minority=['green_triangle']),
+        classwise=False)
+
+Returned keys (``BaseMetric.evaluate`` prepends the prefix, ``coco/`` by
+default), all on CocoMetric's scale (0-1, rounded to 3 decimals):
+
+* ``bbox_mAP``, ``bbox_mAP_50``, ``bbox_mAP_75``, ``bbox_mAP_s``,
+  ``bbox_mAP_m``, ``bbox_mAP_l`` -- over all classes, as
+  :class:`mmdet.evaluation.CocoMetric` (``metric_items`` selects them, the
+  AR items ``AR@100`` ... included).
+* ``bbox_<group>_mAP``, ``bbox_<group>_mAP_50``, ``bbox_<group>_mAP_75`` --
+  for each group of ``class_groups``.
+* ``bbox_APr``, ``bbox_APc``, ``bbox_APf`` -- when the categories of the
+  ground truth carry LVIS ``frequency`` fields (``'r'``, ``'c'``, ``'f'``),
+  the AP over the rare / common / frequent classes (COCO-style AP, *not*
+  LVIS' federated evaluation: ``neg_category_ids`` and
+  ``not_exhaustive_category_ids`` are ignored).
+* ``bbox_AP_<classname>`` -- per-class AP, only with ``classwise=True``.
+
+The same keys with ``segm`` replace ``bbox`` for ``metric='segm'``.
+
+A group (or class) none of whose classes has a ground-truth box in the
+evaluated images gets ``-1``, as pycocotools' own ``summarize``: precision
+entries of such categories are ``-1`` and are skipped; if nothing is left the
+value is ``-1``. Predictions of a class without ground truth are not counted
+as false positives by pycocotools either.
+"""
+import contextlib
+import difflib
+import io
+import os.path as osp
+import tempfile
+from collections import Counter, OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from mmengine.fileio import load
+from mmengine.logging import MMLogger
+from terminaltables import AsciiTable
+
+from mmdet.datasets.api_wrappers import COCO, COCOeval, COCOevalMP
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.registry import METRICS
+
+#: Index in ``COCOeval.stats`` of each item name CocoMetric understands.
+COCO_STAT_INDEX: Dict[str, int] = {
+    'mAP': 0,
+    'mAP_50': 1,
+    'mAP_75': 2,
+    'mAP_s': 3,
+    'mAP_m': 4,
+    'mAP_l': 5,
+    'AR@100': 6,
+    'AR@300': 7,
+    'AR@1000': 8,
+    'AR_s@1000': 9,
+    'AR_m@1000': 10,
+    'AR_l@1000': 11
+}
+
+#: LVIS ``frequency`` code -> (metric key suffix, group name in the log).
+LVIS_FREQUENCIES: Dict[str, Tuple[str, str]] = {
+    'r': ('APr', 'rare'),
+    'c': ('APc', 'common'),
+    'f': ('APf', 'frequent'),
+}
+
+_DEFAULT_ITEMS = ('mAP', 'mAP_50', 'mAP_75', 'mAP_s', 'mAP_m', 'mAP_l')
+
+
+def summarize_ap(coco_eval: COCOeval,
+                 cat_ids: Optional[Sequence[int]] = None,
+                 iou_thr: Optional[float] = None,
+                 area_rng: str = 'all',
+                 max_dets: int = 100) -> float:
+    """AP over a subset of categories, computed as ``COCOeval.summarize``.
+
+    Slices the category axis of ``coco_eval.eval['precision']`` and then
+    follows ``summarize``'s ``_summarize(ap=1, ...)``: select the IoU
+    threshold, the area range and the max-detections setting, and average
+    the entries ``> -1`` (``-1`` if there are none).
+
+    Args:
+        coco_eval (COCOeval): An evaluated and accumulated ``COCOeval``.
+        cat_ids (Sequence[int], optional): Category ids of the subset. Every
+            id must be among the evaluated ``params.catIds``. ``None`` means
+            all evaluated categories. Defaults to None.
+        iou_thr (float, optional): A single IoU threshold (e.g. 0.5), or
+            ``None`` for the average over all thresholds. Defaults to None.
+        area_rng (str): Area range label: 'all', 'small', 'medium' or
+            'large'. Defaults to 'all'.
+        max_dets (int): Max detections per image setting. Defaults to 100.
+
+    Returns:
+        float: The AP on the 0-1 scale, or -1.0 when no category of the
+        subset has ground truth.
+    """
+    if not coco_eval.eval:
+        raise RuntimeError('run COCOeval.evaluate() and accumulate() first')
+    params = coco_eval.eval['params']
+    precision = coco_eval.eval['precision']
+    if cat_ids is not None:
+        # the K axis follows params.catIds, which evaluate() sorts
+        k_of = {int(cat_id): k for k, cat_id in enumerate(params.catIds)}
+        missing = sorted(set(int(c) for c in cat_ids) - set(k_of))
+        if missing:
+            raise KeyError(f'category ids {missing} were not evaluated')
+        k_inds = sorted(k_of[int(c)] for c in set(cat_ids))
+        precision = precision[:, :, k_inds]
+    if iou_thr is not None:
+        precision = precision[np.where(iou_thr == params.iouThrs)[0]]
+    a_inds = [i for i, lbl in enumerate(params.areaRngLbl) if lbl == area_rng]
+    m_inds = [i for i, m in enumerate(params.maxDets) if m == max_dets]
+    precision = precision[:, :, :, a_inds, m_inds]
+    valid = precision[precision > -1]
+    return float(np.mean(valid)) if valid.size else -1.0
+
+
+@METRICS.register_module()
+class GroupCocoMetric(CocoMetric):
+    """COCO metric with AP over named class groups and LVIS frequencies.
+
+    Accepts every argument of :class:`mmdet.evaluation.CocoMetric` (only the
+    ``'bbox'`` and ``'segm'`` metrics) plus the keyword-only arguments below.
+    See the module docstring for the returned keys.
+
+    Args:
+        *args: Positional arguments of ``CocoMetric``.
+        class_groups (Mapping[str, Sequence[str]], optional): Group name ->
+            class names (as in the dataset's ``classes``). Groups may
+            overlap. Names are checked as early as possible: in ``__init__``
+            against the categories of ``ann_file`` when it is given, when
+            ``dataset_meta`` is set against its ``classes``, and at
+            evaluation time against the evaluated categories. Defaults to
+            None (no group).
+        frequency_groups (bool): Report ``APr``/``APc``/``APf`` when the
+            ground-truth categories carry LVIS ``frequency`` fields.
+            Defaults to True.
+        **kwargs: Keyword arguments of ``CocoMetric``.
+
+    Attributes:
+        raw_results (Dict[str, float]): The unrounded values of the last
+            evaluation, keyed as the returned metrics (without prefix).
+    """
+
+    def __init__(self,
+                 *args,
+                 class_groups: Optional[Mapping[str, Sequence[str]]] = None,
+                 frequency_groups: bool = True,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        unsupported = [m for m in self.metrics if m not in ('bbox', 'segm')]
+        if unsupported:
+            raise ValueError(
+                f'GroupCocoMetric supports metric "bbox" and "segm", got '
+                f'{unsupported}; use CocoMetric for proposal recall.')
+        for item in self.metric_items or ():
+            if item not in COCO_STAT_INDEX:
+                raise KeyError(f'metric item "{item}" is not supported')
+        # a bare float or a list would break COCOeval / summarize's lookup
+        self.iou_thrs = np.atleast_1d(np.asarray(self.iou_thrs, dtype=float))
+        self.class_groups = self._normalize_groups(class_groups)
+        self.frequency_groups = frequency_groups
+        self.raw_results: Dict[str, float] = {}
+        if self._coco_api is not None:
+            self._check_class_names(
+                [c['name'] for c in self._coco_api.dataset['categories']],
+                'the categories of ann_file')
+
+    # ------------------------------------------------------------------ setup
+    @staticmethod
+    def _normalize_groups(
+        class_groups: Optional[Mapping[str, Sequence[str]]]
+    ) -> Dict[str, List[str]]:
+        """Check the shape of ``class_groups``; drop repeated names."""
+        if class_groups is None:
+            return OrderedDict()
+        if not isinstance(class_groups, Mapping):
+            raise TypeError('class_groups must be a dict of group name -> '
+                            f'list of class names, got {type(class_groups)}')
+        groups = OrderedDict()
+        for group, names in class_groups.items():
+            if not isinstance(group, str) or not group:
+                raise ValueError(f'group names must be non-empty strings, '
+                                 f'got {group!r}')
+            if isinstance(names, str) or not isinstance(names, Sequence):
+                raise TypeError(f'class_groups[{group!r}] must be a list of '
+                                f'class names, got {names!r}')
+            if len(names) == 0:
+                raise ValueError(f'class_groups[{group!r}] is empty')
+            groups[group] = list(dict.fromkeys(names))
+        return groups
+
+    def _check_class_names(self, available: Sequence[str],
+                           source: str) -> None:
+        """Raise ValueError naming every group class not in ``available``."""
+        available = list(available)
+        known = set(available)
+        problems = []
+        for group, names in self.class_groups.items():
+            for name in names:
+                if name in known:
+                    continue
+                close = difflib.get_close_matches(str(name), available, n=1)
+                hint = f' (did you mean {close[0]!r}?)' if close else ''
+                problems.append(f'{name!r} in group {group!r}{hint}')
+        if problems:
+            raise ValueError(
+                f'GroupCocoMetric: unknown class names in class_groups, not '
+                f'in {source}: {", ".join(problems)}. Available classes '
+                f'({len(available)}): {available}')
+
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        """Optional[dict]: Meta info of the dataset; setting it checks the
+        group class names against its ``classes``."""
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
+        if dataset_meta is not None and 'classes' in dataset_meta:
+            self._check_class_names(dataset_meta['classes'],
+                                    'dataset_meta["classes"]')
+        self._dataset_meta = dataset_meta
+
+    def _resolve_groups(
+            self) -> Tuple[Dict[str, List[int]], Dict[str, List[int]]]:
+        """Map the groups to the evaluated category ids.
+
+        Returns:
+            tuple[dict, dict]: ``{group: cat_ids}`` of ``class_groups`` and
+            ``{'r'|'c'|'f': cat_ids}`` of the LVIS frequencies (empty when no
+            evaluated category has a ``frequency`` field).
+        """
+        cats = self._coco_api.load_cats(self.cat_ids)
+        name_to_id = {cat['name']: cat['id'] for cat in cats}
+        self._check_class_names(list(name_to_id), 'the evaluated categories')
+        groups = OrderedDict(
+            (group, [name_to_id[n] for n in names])
+            for group, names in self.class_groups.items())
+        freqs: Dict[str, List[int]] = OrderedDict()
+        if self.frequency_groups and any('frequency' in c for c in cats):
+            for code in LVIS_FREQUENCIES:
+                freqs[code] = [
+                    c['id'] for c in cats if c.get('frequency') == code
+                ]
+        return groups, freqs
+
+    # ------------------------------------------------------------- evaluation
+    def compute_metrics(self, results: list) -> Dict[str, float]:
+        """Compute the overall, group and frequency metrics.
+
+        Args:
+            results (list): The processed results of each batch, as stored
+                by ``CocoMetric.process``.
+
+        Returns:
+            Dict[str, float]: The metrics (see the module docstring).
+        """
+        logger: MMLogger = MMLogger.get_current_instance()
+        gts, preds = zip(*results)
+        tmp_dir = None
+        if self.outfile_prefix is None:
+            tmp_dir = tempfile.TemporaryDirectory()
+            outfile_prefix = osp.join(tmp_dir.name, 'results')
+        else:
+            outfile_prefix = self.outfile_prefix
+        self.raw_results = {}
+        eval_results: Dict[str, float] = OrderedDict()
+        try:
+            if self._coco_api is None:
+                logger.info('Converting ground truth to coco format...')
+                self._coco_api = COCO(
+                    self.gt_to_coco_json(gts, outfile_prefix=outfile_prefix))
+            if self.cat_ids is None:
+                self.cat_ids = self._coco_api.get_cat_ids(
+                    cat_names=self.dataset_meta['classes'])
+            if self.img_ids is None:
+                self.img_ids = self._coco_api.get_img_ids()
+            groups, freqs = self._resolve_groups()
+            result_files = self.results2json(preds, outfile_prefix)
+            if self.format_only:
+                logger.info('results are saved in '
+                            f'{osp.dirname(outfile_prefix)}')
+                return eval_results
+            for metric in self.metrics:
+                if metric not in result_files:
+                    raise KeyError(f'{metric} is not in results')
+                coco_eval = self._evaluate(metric, result_files[metric],
+                                           logger)
+                raw = self._summarize(metric, coco_eval, groups, freqs,
+                                      logger)
+                self.raw_results.update(raw)
+                eval_results.update(
+                    (k, round(v, 3)) for k, v in raw.items())
+        finally:
+            if tmp_dir is not None:
+                tmp_dir.cleanup()
+        return eval_results
+
+    def _evaluate(self, metric: str, result_file: str,
+                  logger: MMLogger) -> COCOeval:
+        """Run COCOeval ``evaluate`` + ``accumulate`` + ``summarize`` once."""
+        logger.info(f'Evaluating {metric}...')
+        predictions = load(result_file)
+        if metric == 'segm':
+            # as CocoMetric: let pycocotools use the mask area, not the box's
+            for pred in predictions:
+                pred.pop('bbox', None)
+        if predictions:
+            coco_dt = self._coco_api.loadRes(predictions)
+        else:  # loadRes fails on []; no detection at all -> AP 0
+            logger.warning(f'No {metric} predictions in the whole dataset.')
+            coco_dt = COCO()
+            coco_dt.dataset = dict(
+                images=list(self._coco_api.dataset['images']),
+                categories=list(self._coco_api.dataset['categories']),
+                annotations=[])
+            coco_dt.createIndex()
+        eval_cls = COCOevalMP if self.use_mp_eval else COCOeval
+        coco_eval = eval_cls(self._coco_api, coco_dt, metric)
+        coco_eval.params.catIds = self.cat_ids
+        coco_eval.params.imgIds = self.img_ids
+        coco_eval.params.maxDets = list(self.proposal_nums)
+        coco_eval.params.iouThrs = self.iou_thrs
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        summary = io.StringIO()
+        with contextlib.redirect_stdout(summary):
+            coco_eval.summarize()
+        logger.info('\n' + summary.getvalue())
+        return coco_eval
+
+    def _summarize(self, metric: str, coco_eval: COCOeval,
+                   groups: Dict[str, List[int]], freqs: Dict[str, List[int]],
+                   logger: MMLogger) -> Dict[str, float]:
+        """Collect the unrounded metrics of one evaluated ``COCOeval``."""
+        raw: Dict[str, float] = OrderedDict()
+        for item in self.metric_items or _DEFAULT_ITEMS:
+            raw[f'{metric}_{item}'] = float(
+                coco_eval.stats[COCO_STAT_INDEX[item]])
+
+        # the maxDets setting summarize() uses for AP and for AP50/AP75
+        max_dets = sorted(coco_eval.params.maxDets)
+        if isinstance(coco_eval, COCOevalMP):
+            ap_dets = ap_thr_dets = max_dets[-1]
+        else:
+            ap_dets, ap_thr_dets = 100, max_dets[2]
+
+        def aps(cat_ids: Sequence[int]) -> Tuple[float, float, float]:
+            return (summarize_ap(coco_eval, cat_ids, max_dets=ap_dets),
+                    summarize_ap(coco_eval, cat_ids, .5, max_dets=ap_thr_dets),
+                    summarize_ap(coco_eval, cat_ids, .75,
+                                 max_dets=ap_thr_dets))
+
+        summary = [('all', float(coco_eval.stats[0]))]
+        for group, cat_ids in groups.items():
+            ap, ap50, ap75 = aps(cat_ids)
+            raw[f'{metric}_{group}_mAP'] = ap
+            raw[f'{metric}_{group}_mAP_50'] = ap50
+            raw[f'{metric}_{group}_mAP_75'] = ap75
+            summary.append((group, ap))
+        for code, cat_ids in freqs.items():
+            key, name = LVIS_FREQUENCIES[code]
+            raw[f'{metric}_{key}'] = summarize_ap(
+                coco_eval, cat_ids, max_dets=ap_dets)
+            summary.append((name, raw[f'{metric}_{key}']))
+
+        if self.classwise:
+            rows = [['category', 'groups', 'num_gt', 'AP', 'AP50', 'AP75']]
+            num_gt = self._count_gt()
+            for cat in self._coco_api.load_cats(self.cat_ids):
+                ap, ap50, ap75 = aps([cat['id']])
+                raw[f'{metric}_AP_{cat["name"]}'] = ap
+                member = [g for g, ids in groups.items() if cat['id'] in ids]
+                member += [
+                    LVIS_FREQUENCIES[c][1] for c, ids in freqs.items()
+                    if cat['id'] in ids
+                ]
+                rows.append([
+                    cat['name'], ','.join(member) or '-',
+                    str(num_gt[cat['id']])
+                ] + [_fmt(v, 1, '{:.3f}') for v in (ap, ap50, ap75)])
+            logger.info(f'{metric} per-class AP (n/a: no ground truth)\n' +
+                        AsciiTable(rows).table)
+
+        logger.info(f'{metric} AP (x100) ' +
+                    ' / '.join(name for name, _ in summary) + ': ' +
+                    ' / '.join(_fmt(v, 100, '{:.1f}') for _, v in summary))
+        return raw
+
+    def _count_gt(self) -> Counter:
+        """Number of non-crowd ground-truth boxes per category id."""
+        img_ids = set(self.img_ids)
+        return Counter(
+            ann['category_id'] for ann in self._coco_api.dataset.get(
+                'annotations', [])
+            if ann['image_id'] in img_ids and not ann.get('iscrowd', 0))
+
+
+def _fmt(value: float, scale: float, fmt: str) -> str:
+    """Format a metric value; ``-1`` (no ground truth) becomes ``n/a``."""
+    return 'n/a' if value == -1 else fmt.format(value * scale)
