@@ -1,0 +1,3 @@
+from .hooks import GradientBalanceHook
+
+__all__ = ['GradientBalanceHook']

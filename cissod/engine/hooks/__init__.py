@@ -1,0 +1,3 @@
+from .gradient_balance_hook import GradientBalanceHook
+
+__all__ = ['GradientBalanceHook']

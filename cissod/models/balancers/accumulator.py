@@ -5,6 +5,7 @@ For the n-th update ``x_n`` (n = 1, 2, ...):
     m_n   = 1 - 1/n      if n <= exact_updates       (exact running mean)
           = momentum     otherwise                   (EMA)
     avg_n = m_n * avg_{n-1} + (1 - m_n) * x_n
+          = avg_{n-1} + (1 - m_n) * (x_n - avg_{n-1})     (as computed: lerp)
 
 So ``avg_n = (x_1 + ... + x_n) / n`` exactly for ``n <= exact_updates`` (up to
 floating-point rounding), and afterwards an EMA with factor ``momentum``
@@ -47,8 +48,7 @@ class RunningAverage(nn.Module):
         momentum (float): EMA factor after the exact phase, in [0, 1).
         exact_updates (int, optional): number of updates averaged exactly;
             ``round(1 / (1 - momentum))`` when None.
-        dtype (torch.dtype): dtype of ``value`` (float64 by default: the
-            average of thousands of updates is kept without drift).
+        dtype (torch.dtype): dtype of ``value``.
     """
 
     def __init__(self,
@@ -90,7 +90,9 @@ class RunningAverage(nn.Module):
         if not torch.is_tensor(x):
             x = torch.tensor(x, dtype=self.value.dtype,
                              device=self.value.device)
-        self.value.mul_(m).add_(x.to(self.value.device), alpha=1.0 - m)
+        x = x.to(device=self.value.device, dtype=self.value.dtype)
+        # one pass: value + (1 - m) * (x - value); exact copy of x at n = 1
+        self.value.lerp_(x, 1.0 - m)
         self.count += 1
         self._count += 1
         return self.value

@@ -248,7 +248,10 @@ class PowerSolver(BaseSolver):
     normalisation the weights need), warm-started from the previous solution
     (buffer ``raw``), until ``max |x_new - x| <= tol * max x_new`` or
     ``max_iter`` iterations. Cost per iteration: one ``C x C`` matrix-vector
-    product on G (no copy of G is made).
+    product on G, in G's dtype (no copy of G is made). Because G moves
+    slowly (EMA 0.999), a warm-started call typically needs a few
+    iterations. ``tol`` must stay well above the rounding level of G's
+    dtype (1e-5 is ~100 float32 ulps).
 
     ``damping = 1`` is the plain normalised Jacobi map. Its eigenvalues are
     those of the jump chain ``N[k, i] / P_k``, whose diagonal is zero, so
@@ -275,7 +278,7 @@ class PowerSolver(BaseSolver):
     def __init__(self,
                  num_classes: int,
                  max_iter: int = 100,
-                 tol: float = 1e-6,
+                 tol: float = 1e-5,
                  damping: float = 2.0 / 3.0,
                  **kwargs) -> None:
         super().__init__(num_classes, **kwargs)
@@ -290,7 +293,9 @@ class PowerSolver(BaseSolver):
 
     @torch.no_grad()
     def solve(self, G: Tensor) -> Tensor:
-        G = self._check(G).to(torch.float64)
+        G = self._check(G)
+        if not G.is_floating_point():
+            G = G.to(torch.float64)
         P = positive_gradients(G)
         act = active_classes(P, self.active_tol)
         n_act = int(act.sum())
@@ -298,8 +303,8 @@ class PowerSolver(BaseSolver):
             self.last_iters.zero_()
             return self.weights
         P_safe = torch.where(act, P, 1.0)
-        x = torch.where(act & torch.isfinite(self.raw) & (self.raw >= 0),
-                        self.raw, 1.0)
+        raw = self.raw.to(G.dtype)
+        x = torch.where(act & torch.isfinite(raw) & (raw >= 0), raw, 1.0)
         x = torch.where(act, x, 0.0)
         s = x.sum()
         x = x * (n_act / s) if s > 0 else act.to(x.dtype)
@@ -318,7 +323,7 @@ class PowerSolver(BaseSolver):
             x = u
             if done:
                 break
-        self.raw.copy_(torch.where(act, x, self.raw))
+        self.raw.copy_(torch.where(act, x.to(self.raw.dtype), self.raw))
         self.last_iters.fill_(iters)
         self.weights.copy_(self.clamp(self.raw))
         return self.weights
@@ -421,14 +426,16 @@ class JacobiSolver(BaseSolver):
 
     @torch.no_grad()
     def solve(self, G: Tensor) -> Tensor:
-        G = self._check(G).to(torch.float64)
+        G = self._check(G)
+        if not G.is_floating_point():
+            G = G.to(torch.float64)
         C = self.num_outputs
         lo, hi = self.weight_bounds
-        P = positive_gradients(G)
+        P = positive_gradients(G).to(torch.float64)
         act = active_classes(P, self.active_tol)
         w = self.raw_weights()
-        t = torch.where(act, negative_inflow(G, w) / torch.where(act, P, 1.0),
-                        w)
+        inflow = negative_inflow(G, w).to(torch.float64)
+        t = torch.where(act, inflow / torch.where(act, P, 1.0), w)
         t[-1] = C - t[:-1].sum()
         t = t.clamp(lo, hi)
         t[-1] = t[-1].clamp(max=max(lo, min(hi, self.bg_max)))
@@ -456,12 +463,14 @@ class JacobiSolver(BaseSolver):
             G (Tensor): ``(C, C)``.
             num_steps (int): iterations.
             lr (float, optional): SGD learning rate on :meth:`loss`; default
-                ``C / 4``, i.e. ``a <- a + 0.5 (log t - a)`` per step.
+                ``C / 20``, i.e. ``a <- a + 0.1 (log t - a)`` per step. Much
+                larger steps can oscillate: the Jacobi map has eigenvalues
+                near -1 or below (n = 1: exactly ``-w_fg / w_bg``).
 
         Returns:
             Tensor: ``(C,)`` clamped weights after the last step.
         """
-        lr = self.num_outputs / 4.0 if lr is None else float(lr)
+        lr = self.num_outputs / 20.0 if lr is None else float(lr)
         opt = torch.optim.SGD([self.a], lr=lr)
         for _ in range(int(num_steps)):
             self.solve(G)

@@ -1,0 +1,149 @@
+"""GbR's drop-in ``loss_cls`` for softmax RoI classifiers.
+
+Where the class weights are *applied*: this loss multiplies every RoI's
+classification loss by its class weight (``GradientBalancer.roi_weights``)
+and hands the batch's logits to the balancer, which computes the gradient
+matrix G (:mod:`cissod.models.balancers.gradient_matrix`). The weights are
+re-solved once per iteration by :class:`~cissod.engine.hooks.GradientBalanceHook`.
+"""
+from typing import Dict, Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from mmdet.models.losses.utils import weight_reduce_loss
+from mmdet.registry import MODELS
+from torch import Tensor, nn
+
+from ..balancers import GradientBalancer
+from .gbr_branch import current_branch
+
+
+def softmax_focal_loss_per_roi(cls_score: Tensor, labels: Tensor,
+                               gamma: float) -> Tensor:
+    """``-(1 - p_y)^gamma log p_y`` per RoI (cross-entropy when gamma = 0).
+
+    Args:
+        cls_score (Tensor): ``(R, C)`` logits.
+        labels (Tensor): ``(R,)`` labels in ``[0, C)``.
+        gamma (float): focusing exponent >= 0.
+
+    Returns:
+        Tensor: ``(R,)`` float32 losses.
+    """
+    ce = F.cross_entropy(cls_score.float(), labels, reduction='none')
+    if gamma == 0:
+        return ce
+    p_true = torch.exp(-ce)
+    return (1.0 - p_true).clamp(min=0).pow(gamma) * ce
+
+
+@MODELS.register_module()
+class GradientBalancedLoss(nn.Module):
+    """Softmax classification loss with gradient-based class reweighting.
+
+    A drop-in ``loss_cls`` for ``Shared2FCBBoxHead`` and other softmax RoI
+    heads (Cascade R-CNN's included)::
+
+        loss_cls=dict(type='GradientBalancedLoss', num_classes=80,
+                      warmup_iters=8000, betas=dict(labeled=0.5,
+                      unlabeled=1.0), solver=dict(type='power'))
+
+    plus ``custom_hooks=[dict(type='GradientBalanceHook')]``.
+
+    Every call (in training mode) records the batch's gradient statistics
+    for the active branch (:func:`~.gbr_branch.current_branch`: ``labeled``
+    by default, ``unlabeled`` or nothing inside a ``gbr_branch`` block) and
+    weights each RoI by ``w[y]^beta_branch`` normalised to mean ~1.
+
+    Args:
+        num_classes (int): number of foreground classes n (the classifier
+            has n + 1 outputs, background last).
+        gamma (float): focal exponent; 0 is cross-entropy.
+        loss_weight (float): multiplier of the loss.
+        reduction (str): ``'mean'``, ``'sum'`` or ``'none'``.
+        **balancer_kwargs: arguments of
+            :class:`~cissod.models.balancers.GradientBalancer`
+            (``warmup_iters``, ``momentum``, ``solver``, ``weight_bounds``,
+            ``bg_max``, ``betas``, ...).
+    """
+
+    def __init__(self,
+                 num_classes: int,
+                 gamma: float = 0.0,
+                 loss_weight: float = 1.0,
+                 reduction: str = 'mean',
+                 **balancer_kwargs) -> None:
+        super().__init__()
+        if reduction not in ('none', 'mean', 'sum'):
+            raise ValueError(f'reduction must be none/mean/sum, got '
+                             f'{reduction!r}')
+        self.num_classes = num_classes
+        self.gamma = float(gamma)
+        self.loss_weight = loss_weight
+        self.reduction = reduction
+        self.balancer = GradientBalancer(
+            num_classes, gamma=self.gamma, **balancer_kwargs)
+
+    def forward(
+        self,
+        cls_score: Tensor,
+        label: Tensor,
+        weight: Optional[Tensor] = None,
+        avg_factor: Optional[float] = None,
+        reduction_override: Optional[str] = None,
+        **kwargs
+    ) -> Union[Tensor, Dict[str, Tensor]]:
+        """Weighted loss of a batch of RoIs.
+
+        Args:
+            cls_score (Tensor): ``(R, n + 1)`` logits.
+            label (Tensor): ``(R,)`` labels, n = background.
+            weight (Tensor, optional): ``(R,)`` mmdet label weights.
+            avg_factor (float, optional): normaliser of the mean.
+            reduction_override (str, optional): overrides ``reduction``.
+
+        Returns:
+            Tensor | dict: the loss; with a learnable solver (``jacobi``), a
+            dict ``loss_cls`` + ``loss_gbr_solver`` (the solver's loss is
+            emitted by the labeled branch only, so it is counted once).
+        """
+        if cls_score.dim() != 2 or cls_score.shape[1] != self.num_classes + 1:
+            raise ValueError(
+                f'GradientBalancedLoss(num_classes={self.num_classes}) '
+                f'expects logits of shape (R, {self.num_classes + 1}) but got '
+                f'{tuple(cls_score.shape)}: set num_classes of the loss to '
+                'the bbox head num_classes (no custom_cls_channels).')
+        reduction = reduction_override or self.reduction
+        branch = current_branch()
+        balancer = self.balancer
+        if self.training:
+            balancer.record(cls_score.detach(), label, weight, branch.name,
+                            branch.loss_weight)
+        roi_weights = balancer.roi_weights(label, branch.name, weight)
+        roi_weights = roi_weights if weight is None else \
+            roi_weights * weight.float()
+        loss = softmax_focal_loss_per_roi(cls_score, label, self.gamma)
+        loss = self.loss_weight * weight_reduce_loss(
+            loss, roi_weights, reduction=reduction, avg_factor=avg_factor)
+        if not balancer.solver.learnable:
+            return loss
+        solver_loss = balancer.solver_loss()
+        if branch.name != 'labeled':
+            solver_loss = solver_loss * 0.0
+        return dict(loss_cls=loss, loss_gbr_solver=solver_loss)
+
+
+def find_balancers(model: nn.Module,
+                   skip_prefixes: Tuple[str, ...] = ('teacher.', )
+                   ) -> Dict[str, GradientBalancer]:
+    """All :class:`GradientBalancer` modules of a model, by name.
+
+    Modules under ``skip_prefixes`` (the EMA teacher of a semi-supervised
+    detector, which never computes losses) are left out.
+    """
+    return {
+        name: module
+        for name, module in model.named_modules()
+        if isinstance(module, GradientBalancer)
+        and not name.startswith(skip_prefixes)
+    }
