@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 
 from cissod.models.balancers import (SOLVERS, GradientBalancer, JacobiSolver,
-                                     RunningAverage, balance_residual,
+                                     RunningAverage,
+                                     accumulate_negative_gradients,
+                                     balance_residual,
                                      batch_gradient_matrix, build_solver,
                                      clamp_class_weights, gradient_scale,
                                      logit_gradients, roi_class_weights)
@@ -213,6 +215,16 @@ def test_gradient_matrix_defaults_and_edge_cases():
     torch.testing.assert_close(G_bad, G_keep, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError):
         batch_gradient_matrix(logits, labels, num_classes=C + 1)
+    # precomputed probabilities give the same statistics, untouched
+    probs = torch.softmax(logits, dim=1)
+    probs_copy = probs.clone()
+    out_a = torch.zeros(C, C, dtype=D)
+    out_b = torch.zeros(C, C, dtype=D)
+    accumulate_negative_gradients(out_a, logits, labels, None, 1.0, 0.5)
+    accumulate_negative_gradients(out_b, logits, labels, None, 1.0, 0.5,
+                                  probs=probs)
+    torch.testing.assert_close(out_a, out_b, rtol=1e-14, atol=1e-16)
+    assert torch.equal(probs, probs_copy)
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
@@ -294,7 +306,7 @@ def test_solvers_find_known_balanced_solution(C):
     w_d = direct.solve(G)
     # the paper's module, trained by its own plain SGD on its loss
     jac = build_solver(dict(type='jacobi'), num_classes=C - 1)
-    opt = torch.optim.SGD(jac.parameters(), lr=C / 20.0)
+    opt = torch.optim.SGD(jac.parameters(), lr=0.25)
     for _ in range(3000):
         jac.solve(G)
         opt.zero_grad()
@@ -318,7 +330,7 @@ def test_power_damping_matters_for_bipartite_chain():
     G, w_star = known_balanced_G(2, seed=7)
     plain = build_solver(dict(type='power', damping=1.0, max_iter=500,
                               tol=1e-10), num_classes=1)
-    plain.raw.copy_(torch.tensor([1.5, 0.5], dtype=D))
+    assert not torch.allclose(w_star, torch.ones(2, dtype=D))
     plain.solve(G)
     assert int(plain.last_iters) == 500  # oscillates
     damped = build_solver(dict(type='power', max_iter=500, tol=1e-12),
@@ -332,26 +344,28 @@ def test_power_damping_matters_for_bipartite_chain():
 @pytest.mark.parametrize('n', [1, 4, 30])
 def test_solvers_agree_on_real_gradient_matrix(n):
     """A G from softmax statistics has rows summing to 0: the balance
-    equations are exactly solvable and all three solvers agree."""
+    equations are exactly solvable and the solvers agree (wide bounds so
+    that no clamp binds)."""
     gen = torch.Generator().manual_seed(n)
     logits, labels, weights = long_tail_batch(n, 600, gen, dtype=D)
     labels[:n + 1] = torch.arange(n + 1)  # every class present
     G = batch_gradient_matrix(logits * 0.3, labels, weights)
-    sols = {}
-    for name in ('power', 'direct', 'jacobi'):
-        cfg = dict(type=name)
-        if name == 'power':
-            cfg.update(tol=1e-12, max_iter=10000)
-        solver = build_solver(cfg, num_classes=n, weight_bounds=(1e-3, 1e3),
-                              bg_max=1e3)
-        sols[name] = solver.fit(G, 4000) if name == 'jacobi' else \
-            solver.solve(G)
-        assert bool(torch.isfinite(sols[name]).all())
-        assert balance_residual(G, sols[name], per_class=True) < 1e-5
-    torch.testing.assert_close(sols['power'], sols['direct'], rtol=1e-8,
-                               atol=1e-8)
-    torch.testing.assert_close(sols['power'], sols['jacobi'], rtol=1e-5,
-                               atol=1e-5)
+    wide = dict(num_classes=n, weight_bounds=(1e-3, 1e3), bg_max=1e3)
+    w_p = build_solver(dict(type='power', tol=1e-12, max_iter=10000),
+                       **wide).solve(G)
+    w_d = build_solver(dict(type='direct'), **wide).solve(G)
+    for w in (w_p, w_d):
+        assert bool(torch.isfinite(w).all()) and bool((w > 0).all())
+        assert balance_residual(G, w, per_class=True) < 1e-9
+        assert abs(w.sum().item() - (n + 1)) < 1e-9
+    torch.testing.assert_close(w_p, w_d, rtol=1e-9, atol=1e-9)
+    # the paper's module: t_bg = C - sum t_fg is ill-conditioned when the
+    # balanced background weight is small (~0.01 at n = 30, see the
+    # JacobiSolver docstring); compare where it converges in a few steps
+    if n <= 4:
+        w_j = build_solver(dict(type='jacobi'), **wide).fit(G, 4000,
+                                                             lr=0.05)
+        torch.testing.assert_close(w_j, w_p, rtol=1e-5, atol=1e-5)
 
 
 def test_solvers_clamp_and_handle_inactive_classes():
@@ -365,13 +379,19 @@ def test_solvers_clamp_and_handle_inactive_classes():
         solver = build_solver(dict(type=name), num_classes=C - 1)
         w = solver.fit(G, 500) if name == 'jacobi' else solver.solve(G)
         assert bool(torch.isfinite(w).all())
-        assert w[2].item() == pytest.approx(1.0, abs=1e-6)  # keeps 1
+        if name == 'jacobi':  # its target keeps 1; w follows up to the norm
+            assert solver.target[2].item() == 1.0
+        else:
+            assert w[2].item() == 1.0  # keeps its (initial) weight
         assert bool((w >= LO - 1e-12).all() and (w <= HI + 1e-12).all())
         assert w[-1].item() <= 1.0 + 1e-12
         # a previous weight is kept while the class stays inactive
-        if name != 'jacobi':
+        if name == 'jacobi':
+            solver.target[2] = 3.0
+            solver.solve(G)
+            assert solver.target[2].item() == 3.0
+        else:
             solver.raw[2] = 3.0
-            solver.weights[2] = 3.0
             assert solver.solve(G)[2].item() == 3.0
     # all-zero G (nothing active): weights stay 1
     for name in SOLVERS:
@@ -452,10 +472,11 @@ def test_warmup_weights_are_one_and_accumulator_exact(solver):
             G_it += lw * batch_gradient_matrix(logits, labels, weights)
         long_tail_batch(n, 67, ref_gen)  # the ignored branch
         Gs.append(G_it)
+        if it < W:
+            assert torch.equal(bal.weights, torch.ones(n + 1, dtype=D))
         rw = run_iteration(bal, gen, n)
         if it < W:
             assert torch.equal(rw, torch.ones_like(rw))
-            assert torch.equal(bal.weights, torch.ones(n + 1, dtype=D))
             assert bal.weight_means['labeled'].num_updates == 0
         if it + 1 <= W:  # exact mean
             torch.testing.assert_close(bal.gradient_matrix,
@@ -470,6 +491,24 @@ def test_warmup_weights_are_one_and_accumulator_exact(solver):
     if solver != 'jacobi':  # jacobi's weights move only when a is trained
         assert not torch.equal(bal.weights, torch.ones(n + 1, dtype=D))
         assert bal.balance_residual(per_class=True) < 0.9
+
+
+def test_solve_interval():
+    n = 3
+    bal = GradientBalancer(n, warmup_iters=2, solve_interval=3)
+    gen = torch.Generator().manual_seed(16)
+    history = []
+    for _ in range(8):
+        run_iteration(bal, gen, n)
+        history.append(bal.weights.clone())
+    # solved after updates 2, 5, 8 only
+    assert not torch.equal(history[1], torch.ones(n + 1, dtype=D))
+    assert torch.equal(history[1], history[2])
+    assert torch.equal(history[2], history[3])
+    assert not torch.equal(history[3], history[4])
+    assert torch.equal(history[4], history[5])
+    assert torch.equal(history[5], history[6])
+    assert not torch.equal(history[6], history[7])
 
 
 def test_roi_weights_normalisation():
@@ -623,7 +662,7 @@ def test_state_dict_round_trip_and_exact_resume(solver):
     buf = io.BytesIO()
     torch.save(ref.state_dict(), buf)
     buf.seek(0)
-    ckpt = torch.load(buf)
+    ckpt = torch.load(buf, weights_only=True)
     keys = set(ckpt)
     assert {'grad_matrix.value', 'grad_matrix.count', 'num_skipped',
             'num_empty', 'solver.weights', 'weight_means.labeled.value',
@@ -651,6 +690,15 @@ def test_state_dict_round_trip_and_exact_resume(solver):
     assert torch.equal(ref.weights, resumed.weights)
     assert not torch.equal(ref.weights, torch.ones(n + 1, dtype=D)) or \
         solver == 'jacobi'
+
+
+def test_load_state_dict_drops_pending_statistics():
+    n = 2
+    bal = GradientBalancer(n, warmup_iters=1)
+    state = copy.deepcopy(bal.state_dict())
+    bal.record(*long_tail_batch(n, 30, torch.Generator()), branch='labeled')
+    bal.load_state_dict(state)
+    assert bal.step() is False and int(bal.num_empty) == 1
 
 
 def test_resume_equals_uninterrupted_run_across_warmup_end():

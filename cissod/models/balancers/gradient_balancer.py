@@ -35,9 +35,9 @@ The per-iteration *pending* statistics are deliberately a plain tensor
 attribute, not a buffer: they are transient (cleared by :meth:`step`), must
 not be saved, must not be broadcast by DDP (``broadcast_buffers``) or
 averaged into an EMA teacher. Layout: a flat ``stat_dtype`` tensor of
-``C*C + 1`` entries, the ``(C, C)`` sum over this iteration's :meth:`record` calls of
-``loss_weight / R * N`` (diagonal 0) followed by the number of RoIs
-recorded, so one collective reduces both.
+``C*C + 1`` entries, the ``(C, C)`` sum over this iteration's
+:meth:`record` calls of ``loss_weight / R * N`` (diagonal 0) followed by
+the number of RoIs recorded, so one collective reduces both.
 
 Warm-up: for the first ``warmup_iters`` accumulated iterations G-hat is an
 exact running mean and the weights are exactly 1; from then on G-hat is an
@@ -205,7 +205,8 @@ class GradientBalancer(nn.Module):
                labels: Tensor,
                label_weights: Optional[Tensor] = None,
                branch: Optional[str] = 'labeled',
-               loss_weight: float = 1.0) -> None:
+               loss_weight: float = 1.0,
+               probs: Optional[Tensor] = None) -> None:
         """Add one batch's gradient statistics to the pending sum.
 
         Adds ``loss_weight / R * N`` (see :mod:`.gradient_matrix`) of the
@@ -223,6 +224,9 @@ class GradientBalancer(nn.Module):
                 ``betas``), or None / ``'ignore'`` to record nothing.
             loss_weight (float): weight of this branch's loss (1 labeled,
                 ``unsup_weight`` unlabeled).
+            probs (Tensor, optional): ``(R, C)`` ``softmax(logits)`` if the
+                loss already computed it (saves the softmax, the dominant
+                cost of this call).
         """
         if not self._check_branch(branch) or not self.training:
             return
@@ -240,9 +244,12 @@ class GradientBalancer(nn.Module):
                                       None if label_weights is None else
                                       label_weights.to(pending.device),
                                       gamma=self.gamma,
-                                      alpha=float(loss_weight) / num_rois)
+                                      alpha=float(loss_weight) / num_rois,
+                                      probs=None if probs is None else
+                                      probs.to(pending.device))
         pending[-1] += num_rois
 
+    @torch.no_grad()
     def roi_weights(self,
                     labels: Tensor,
                     branch: Optional[str] = 'labeled',
@@ -299,9 +306,10 @@ class GradientBalancer(nn.Module):
 
         Args:
             reduce_fn (callable, optional): applied to the flat pending
-                tensor (``C*C + 1`` entries, ``stat_dtype``); the mmdet glue passes an
-                all-reduce *sum*. It may work in place; a non-None return
-                value is used instead of its argument.
+                tensor (``C*C + 1`` entries, ``stat_dtype``); the mmdet glue
+                passes an all-reduce *sum*. It may work in place; a non-None
+                return value is used instead of its argument (and may then
+                be modified here).
 
         Returns:
             bool: whether G-hat was updated this iteration.

@@ -54,7 +54,8 @@ def accumulate_negative_gradients(out: Tensor,
                                   labels: Tensor,
                                   label_weights: Optional[Tensor] = None,
                                   gamma: float = 0.0,
-                                  alpha: float = 1.0) -> int:
+                                  alpha: float = 1.0,
+                                  probs: Optional[Tensor] = None) -> int:
     """Scatter-add ``alpha * N`` of one batch into ``out`` (in place).
 
     ``out[k, i] += alpha * sum_{r: y_r = k} s_r p_{r,i}`` for ``i != k``; the
@@ -75,6 +76,9 @@ def accumulate_negative_gradients(out: Tensor,
             omitted).
         gamma (float): focal exponent of the loss (0 = cross-entropy).
         alpha (float): scale of the contribution (e.g. ``loss_weight / R``).
+        probs (Tensor, optional): ``(R, C)`` ``softmax(logits)`` if the
+            caller already has it (e.g. a loss that computes the full
+            softmax): saves the softmax, the dominant cost. Not modified.
 
     Returns:
         int: R, the number of RoIs that were accumulated.
@@ -91,7 +95,13 @@ def accumulate_negative_gradients(out: Tensor,
         return 0
     labels, valid = _label_mask(labels, logits.shape[1])
     dtype = compute_dtype(logits.dtype)
-    p = torch.softmax(logits.detach().to(dtype), dim=1)  # fresh (R, C)
+    if probs is None:
+        p = torch.softmax(logits.detach().to(dtype), dim=1)  # fresh (R, C)
+    else:
+        if probs.shape != logits.shape:
+            raise ValueError(f'probs {tuple(probs.shape)} and logits '
+                             f'{tuple(logits.shape)} differ in shape')
+        p = probs.detach().to(dtype=dtype, copy=True)
     idx = labels.view(-1, 1)
     s = valid.to(dtype)
     if float(gamma) != 0.0:
