@@ -333,6 +333,10 @@ def main() -> None:
     print(f'GbR core benchmark: torch {torch.__version__}, '
           f'{torch.get_num_threads()} threads (default), {os.cpu_count()} '
           f'CPUs ({cpu}), load average {load[0]:.2f}')
+    if load[0] > 0.5:
+        print('NOTE: other processes were running: with the default thread '
+              'pool, timings of multi-threaded ops are then inflated and '
+              'noisy (compare runs at a low load average).')
     for n in (80, 1203):
         timing_section(n, args.repeats, args.gamma)
     for n in (80, 1203):

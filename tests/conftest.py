@@ -37,6 +37,7 @@ def demo_cfg(config: str, data_root: str, work_dir: str, max_iters: int = 2,
         'val_evaluator.ann_file': root + 'annotations/val.json',
         'test_evaluator.ann_file': root + 'annotations/val.json',
         'log_level': 'WARNING',
+        'load_from': None,
     }
     options.update(overrides)
     cfg.merge_from_dict(options)

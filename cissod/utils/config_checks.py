@@ -6,7 +6,8 @@ early error that names the problem and the fix:
 
 * an annotation file that does not exist (with how to make it);
 * configured class names that the annotation file does not contain;
-* a detector whose ``num_classes`` differs from the dataset's classes.
+* a detector whose ``num_classes`` differs from the dataset's classes;
+* a ``load_from`` checkpoint (e.g. the demo's burn-in) that does not exist.
 """
 import json
 import os.path as osp
@@ -123,6 +124,14 @@ def check_config(cfg: Config,
         ValueError: Class names are not in the annotation file, or
             ``num_classes`` disagrees with the dataset's classes.
     """
+    load_from = cfg.get('load_from')
+    if load_from and not cfg.get('resume', False) and '://' not in load_from \
+            and not osp.isfile(load_from):
+        raise FileNotFoundError(
+            f'load_from={load_from} does not exist: train the config that '
+            'produces it first (for the demo: `python tools/train.py '
+            'configs/demo/faster-rcnn_sup_demo.py`, or `make demo`), or set '
+            '--cfg-options load_from=None to train from scratch.')
     num_classes = _find_num_classes(cfg.get('model', {}))
     for mode in modes:
         loader = cfg.get(_LOADER_OF_MODE[mode])

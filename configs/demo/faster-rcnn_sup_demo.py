@@ -1,9 +1,10 @@
 # Supervised baseline on the demo data: the labeled split only (majority-only
-# 10% + few-shot minority images), same small Faster R-CNN and schedule.
+# 10% + few-shot minority images), same small Faster R-CNN. Its checkpoint is
+# also the burn-in that soft_teacher_demo.py starts from (load_from).
 _base_ = [
     '../_base_/models/faster-rcnn_r18-tiny_fpn.py',
     '../_base_/datasets/demo_semi.py',
-    '../_base_/schedules/demo_semi_schedule.py',
+    '../_base_/schedules/demo_sup_600it.py',
     '../_base_/default_runtime.py',
 ]
 
@@ -29,7 +30,6 @@ train_dataloader = dict(
         data_prefix=dict(img='images/train/'),
         filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline))
-val_cfg = dict(_delete_=True, type='ValLoop')
 
 default_hooks = dict(
     checkpoint=dict(

@@ -1,10 +1,10 @@
 # Soft Teacher + gradient-based reweighting (GbR) on the demo data.
 # Differs from soft_teacher_demo.py only by the RoI classification loss and
-# GradientBalanceHook (warm-up scaled to the 1,200-iteration demo).
+# GradientBalanceHook (warm-up scaled to the 1,000-iteration demo).
 _base_ = './soft_teacher_demo.py'
 
 num_classes = 8
-gbr_warmup_iters = 300
+gbr_warmup_iters = 200
 
 model = dict(
     detector=dict(
@@ -22,6 +22,6 @@ model = dict(
                     betas=dict(labeled=0.5, unlabeled=1.0))))))
 
 custom_hooks = [
-    dict(type='MeanTeacherHook', momentum=0.01),
+    dict(type='MeanTeacherHook', momentum=0.002),
     dict(type='GradientBalanceHook', log_interval=50),
 ]

@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 #: Bump whenever the generated content changes (forces regeneration).
-GENERATOR_VERSION = '1.0'
+GENERATOR_VERSION = '1.1'
 
 # (name, shape, RGB colour); the order is the frequency rank in train and the
 # category id is ``index + 1``.
@@ -61,8 +61,10 @@ _CLASS_SPECS: Tuple[Tuple[str, str, Tuple[int, int, int]], ...] = (
     ('blue_triangle', 'triangle', (45, 85, 240)),
     ('yellow_cross', 'cross', (240, 215, 35)),
     ('magenta_ring', 'ring', (215, 45, 205)),
-    ('cyan_diamond', 'diamond', (35, 205, 215)),
-    ('orange_bar', 'bar', (250, 135, 25)),
+    # minority classes that resemble a majority class (colour or shape), so
+    # that a classifier biased toward the frequent classes confuses them
+    ('orange_circle', 'circle', (245, 130, 30)),
+    ('green_diamond', 'diamond', (40, 175, 55)),
     ('white_star', 'star', (248, 248, 248)),
 )
 
