@@ -20,7 +20,9 @@ default torch thread count, it times in one run (median over repeats):
     for the learnable ``jacobi``, for each solver, on a stream of fresh
     batches (so that the warm-started solvers see a moving G).
 
-and prints b/a, a/c, d/c. Then, on a realistic G accumulated from a
+and prints b/a, a/c, d/c. (a), (a'), (c) and (d) are timed round-robin
+(one call of each per repeat) so that other load on the machine affects
+them alike; the minimum is printed next to each median. Then, on a realistic G accumulated from a
 synthetic long-tailed stream (Zipf class frequencies, 75 % background,
 head-biased classifier, labeled + unlabeled branches), it compares the
 solvers: weight range, balance residual (absolute and per class, over the
@@ -50,18 +52,6 @@ from cissod.models.balancers import (GradientBalancer,  # noqa: E402
 R = 5 * 512
 CHUNK = 64  # the reference's chunk of RoIs for the outer products
 SOLVERS = ('power', 'direct', 'jacobi')
-
-
-def median_ms(fn: Callable[[], object], repeats: int,
-              warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * statistics.median(times)
 
 
 def long_tail_batch(n: int, num_rois: int, gen: torch.Generator,
@@ -129,6 +119,22 @@ def make_trained_balancer(n: int, solver: str, iters: int, seed: int,
     return bal
 
 
+def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int,
+                   warmup: int = 2) -> Dict[str, Tuple[float, float]]:
+    """(median, min) ms of every function, timed round-robin so that a
+    busy machine affects all of them alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: Dict[str, List[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(1e3 * (time.perf_counter() - t))
+    return {k: (statistics.median(v), min(v)) for k, v in times.items()}
+
+
 def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
     C = n + 1
     gen = torch.Generator().manual_seed(0)
@@ -136,39 +142,16 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
     for i in range(16):
         batches.append(long_tail_batch(n, R, gen, unlabeled=bool(i % 2)))
     logits, labels, weights = batches[0]
+    fns: Dict[str, Callable[[], object]] = {}
 
     # (a) ours: the statistics record() accumulates
     pending = torch.zeros(C, C)
-    t_a = median_ms(
-        lambda: accumulate_negative_gradients(pending, logits, labels,
-                                              weights, gamma, 1.0 / R),
-        repeats)
-
+    fns['a'] = lambda: accumulate_negative_gradients(
+        pending, logits, labels, weights, gamma, 1.0 / R)
     # (a') the same when the loss hands over its softmax probabilities
     probs = torch.softmax(logits, dim=1)
-    t_a2 = median_ms(
-        lambda: accumulate_negative_gradients(pending, logits, labels,
-                                              weights, gamma, 1.0 / R,
-                                              probs=probs), repeats)
-
-    # (b) naive outer products (subset of chunks at large C)
-    total_chunks = R // CHUNK
-    bytes_per_chunk = CHUNK * C * C * 4
-    sub_chunks = total_chunks if bytes_per_chunk < 64e6 else 2
-    rep_b = repeats if sub_chunks == total_chunks else max(3, repeats // 3)
-    t_b_sub = median_ms(
-        lambda: naive_outer_product_G(logits, labels, weights, gamma,
-                                      sub_chunks), rep_b, warmup=1)
-    t_b = t_b_sub * total_chunks / sub_chunks
-    # sanity: both formulations give the same G on the chunks timed
-    G_ref = naive_outer_product_G(logits, labels, weights, gamma,
-                                  sub_chunks)
-    G_ours = torch.zeros(C, C)
-    k = sub_chunks * CHUNK
-    accumulate_negative_gradients(G_ours, logits[:k], labels[:k],
-                                  weights[:k], gamma)
-    G_ours.diagonal().copy_(-G_ours.sum(1))
-    max_err = (G_ours - G_ref).abs().max().item() / G_ref.abs().max().item()
+    fns["a'"] = lambda: accumulate_negative_gradients(
+        pending, logits, labels, weights, gamma, 1.0 / R, probs=probs)
 
     # (c) plain cross-entropy forward + backward
     z = logits.clone().requires_grad_(True)
@@ -177,13 +160,13 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
         z.grad = None
         F.cross_entropy(z, labels).backward()
 
-    t_c = median_ms(ce, repeats)
+    fns['c'] = ce
 
-    # (d) whole GbR iteration per solver (after warm-up)
-    t_d = {}
-    iters_used = {}
-    for solver in SOLVERS:
-        bal = make_trained_balancer(n, solver, 50, 0, batches)
+    # (d) whole GbR iteration per solver (after warm-up), on a stream of
+    # batches so that G moves as in training
+    balancers = {}
+
+    def make_iteration(bal: GradientBalancer) -> Callable[[], None]:
         state = {'i': 0}
 
         def gbr_iteration():
@@ -196,19 +179,50 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
                 bal.solver_loss().backward()
             bal.step()
 
-        rep = repeats if solver != 'direct' or C < 500 else max(
-            3, repeats // 3)
-        t_d[solver] = median_ms(gbr_iteration, rep)
-        if solver == 'power':
-            its = []
-            for _ in range(10):
-                gbr_iteration()
-                its.append(int(bal.solver.last_iters))
-            iters_used[solver] = statistics.median(its)
+        return gbr_iteration
+
+    for solver in SOLVERS:
+        balancers[solver] = make_trained_balancer(n, solver, 50, 0, batches)
+        fns[f'd_{solver}'] = make_iteration(balancers[solver])
+    slow = {k: fns.pop(k) for k in list(fns)
+            if k == 'd_direct' and C > 500}  # O(C^3): fewer repeats
+    t = interleaved_ms(fns, repeats)
+    if slow:
+        t.update(interleaved_ms(slow, max(3, repeats // 3)))
+    its = []
+    for _ in range(10):
+        fns['d_power']()
+        its.append(int(balancers['power'].solver.last_iters))
+    iters_used = {'power': statistics.median(its)}
+    t_a, t_a2, t_c = t['a'][0], t["a'"][0], t['c'][0]
+    t_d = {s: t[f'd_{s}'][0] for s in SOLVERS}
+
+    # (b) naive outer products (subset of chunks at large C)
+    total_chunks = R // CHUNK
+    bytes_per_chunk = CHUNK * C * C * 4
+    sub_chunks = total_chunks if bytes_per_chunk < 64e6 else 2
+    rep_b = repeats if sub_chunks == total_chunks else max(3, repeats // 3)
+    t_b_sub = interleaved_ms(
+        {'b': lambda: naive_outer_product_G(logits, labels, weights, gamma,
+                                            sub_chunks)},
+        rep_b, warmup=1)['b'][0]
+    t_b = t_b_sub * total_chunks / sub_chunks
+    # sanity: both formulations give the same G on the chunks timed
+    G_ref = naive_outer_product_G(logits, labels, weights, gamma,
+                                  sub_chunks)
+    G_ours = torch.zeros(C, C)
+    k = sub_chunks * CHUNK
+    accumulate_negative_gradients(G_ours, logits[:k], labels[:k],
+                                  weights[:k], gamma)
+    G_ours.diagonal().copy_(-G_ours.sum(1))
+    max_err = (G_ours - G_ref).abs().max().item() / G_ref.abs().max().item()
 
     print(f'\n== C = {C} (n = {n}), R = {R}, float32, gamma = {gamma}')
-    print(f'(a) batch G, scatter-add (ours)        {t_a:10.3f} ms')
-    print(f"(a') the same, given the loss's probs  {t_a2:10.3f} ms")
+    print(f'(a) batch G, scatter-add (ours)        {t_a:10.3f} ms   '
+          f'(min {t["a"][1]:.3f})')
+    min_a2 = t["a'"][1]
+    print(f"(a') the same, given the loss's probs  {t_a2:10.3f} ms   "
+          f'(min {min_a2:.3f})')
     if sub_chunks == total_chunks:
         print(f'(b) batch G, per-RoI outer products    {t_b:10.3f} ms '
               f'({total_chunks} chunks of {CHUNK})')
@@ -219,7 +233,8 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
               f' scaled linearly)')
     print(f'    (a) vs (b) on the same RoIs: max rel. difference '
           f'{max_err:.1e}')
-    print(f'(c) cross-entropy forward + backward   {t_c:10.3f} ms')
+    print(f'(c) cross-entropy forward + backward   {t_c:10.3f} ms   '
+          f'(min {t["c"][1]:.3f})')
     for solver in SOLVERS:
         extra = ''
         if solver == 'power':
@@ -228,7 +243,8 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
         if solver == 'jacobi':
             extra = ' (incl. solver_loss fwd + bwd)'
         print(f'(d) GbR iteration, {solver:<7s}            '
-              f'{t_d[solver]:10.3f} ms{extra}')
+              f'{t_d[solver]:10.3f} ms   (min {t["d_" + solver][1]:.3f})'
+              f'{extra}')
     print(f'b/a = {t_b / t_a:10.1f}   (target >= 1000)')
     print(f'a/c = {t_a / t_c:10.3f}   (target <= 0.5)')
     print(f"a'/c = {t_a2 / t_c:9.3f}   (probabilities shared with the loss)")

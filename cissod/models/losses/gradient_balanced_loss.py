@@ -18,23 +18,22 @@ from ..balancers import GradientBalancer
 from .gbr_branch import current_branch
 
 
-def softmax_focal_loss_per_roi(cls_score: Tensor, labels: Tensor,
+def softmax_focal_loss_per_roi(log_probs: Tensor, labels: Tensor,
                                gamma: float) -> Tensor:
     """``-(1 - p_y)^gamma log p_y`` per RoI (cross-entropy when gamma = 0).
 
     Args:
-        cls_score (Tensor): ``(R, C)`` logits.
+        log_probs (Tensor): ``(R, C)`` log-softmax of the logits.
         labels (Tensor): ``(R,)`` labels in ``[0, C)``.
         gamma (float): focusing exponent >= 0.
 
     Returns:
-        Tensor: ``(R,)`` float32 losses.
+        Tensor: ``(R,)`` losses.
     """
-    ce = F.cross_entropy(cls_score.float(), labels, reduction='none')
+    log_p_true = log_probs.gather(1, labels.long().view(-1, 1)).squeeze(1)
     if gamma == 0:
-        return ce
-    p_true = torch.exp(-ce)
-    return (1.0 - p_true).clamp(min=0).pow(gamma) * ce
+        return -log_p_true
+    return -(1.0 - log_p_true.exp()).clamp(min=0).pow(gamma) * log_p_true
 
 
 @MODELS.register_module()
@@ -48,7 +47,10 @@ class GradientBalancedLoss(nn.Module):
                       warmup_iters=8000, betas=dict(labeled=0.5,
                       unlabeled=1.0), solver=dict(type='power'))
 
-    plus ``custom_hooks=[dict(type='GradientBalanceHook')]``.
+    plus ``custom_hooks=[dict(type='GradientBalanceHook')]``. With the
+    learnable ``jacobi`` solver, exclude its parameter from weight decay:
+    ``optim_wrapper=dict(paramwise_cfg=dict(custom_keys={
+    'balancer.solver.a': dict(decay_mult=0.)}))``.
 
     Every call (in training mode) records the batch's gradient statistics
     for the active branch (:func:`~.gbr_branch.current_branch`: ``labeled``
@@ -116,13 +118,16 @@ class GradientBalancedLoss(nn.Module):
         reduction = reduction_override or self.reduction
         branch = current_branch()
         balancer = self.balancer
-        if self.training:
+        log_probs = F.log_softmax(cls_score.float(), dim=1)
+        if self.training and branch.name is not None:
+            # the statistics reuse the loss's softmax
             balancer.record(cls_score.detach(), label, weight, branch.name,
-                            branch.loss_weight)
+                            branch.loss_weight,
+                            probs=log_probs.detach().exp())
         roi_weights = balancer.roi_weights(label, branch.name, weight)
         roi_weights = roi_weights if weight is None else \
             roi_weights * weight.float()
-        loss = softmax_focal_loss_per_roi(cls_score, label, self.gamma)
+        loss = softmax_focal_loss_per_roi(log_probs, label, self.gamma)
         loss = self.loss_weight * weight_reduce_loss(
             loss, roi_weights, reduction=reduction, avg_factor=avg_factor)
         if not balancer.solver.learnable:
