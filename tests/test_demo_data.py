@@ -50,8 +50,13 @@ def test_constants():
     assert ss.MAJORITY_CLASSES == ss.DEMO_CLASSES[:5]
     assert ss.MINORITY_CLASSES == ss.DEMO_CLASSES[5:]
     assert len(set(ss.DEMO_PALETTE)) == 8
-    shapes = [spec[1] for spec in ss._CLASS_SPECS]
-    assert len(set(shapes)) == 8  # every class is a unique shape
+    # every class is a unique (shape, colour) pair; two minority classes
+    # deliberately share the shape or the hue of a majority class
+    pairs = [(spec[1], spec[2]) for spec in ss._CLASS_SPECS]
+    assert len(set(pairs)) == 8
+    shape = {spec[0]: spec[1] for spec in ss._CLASS_SPECS}
+    assert shape['orange_circle'] == shape['red_circle']
+    assert shape['green_diamond'] != shape['green_square']
 
 
 def test_files_and_meta(demo_dir):

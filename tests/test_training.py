@@ -3,6 +3,7 @@
 Each test trains for a handful of iterations on a small generated copy of
 the demo data; nothing is downloaded (no pretrained weights).
 """
+import copy
 import glob
 import json
 import math
@@ -18,7 +19,8 @@ from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
 from cissod.models.balancers import GradientBalancer
-from cissod.models.losses import find_balancers
+from cissod.models.losses import GradientBalancedLoss, find_balancers
+from cissod.models.losses.gbr_branch import current_branch
 from cissod.utils import check_config
 
 from conftest import REPO, demo_cfg, set_data_root
@@ -93,23 +95,30 @@ def test_tools_test_on_saved_checkpoint(demo_data_root, tmp_path):
 
 def test_gbr_demo_records_each_branch_once_per_iteration(
         demo_data_root, tmp_path, monkeypatch):
-    calls = []
-    original = GradientBalancer.record
+    records, loss_calls = [], []
+    original_record = GradientBalancer.record
+    original_forward = GradientBalancedLoss.forward
 
-    def spy(self, logits, labels, label_weights=None, branch='labeled',
-            loss_weight=1.0):
-        calls.append((branch, loss_weight, logits.shape[0]))
-        return original(self, logits, labels, label_weights, branch,
-                        loss_weight)
+    def spy_record(self, logits, labels, label_weights=None,
+                   branch='labeled', loss_weight=1.0, **kwargs):
+        records.append((branch, loss_weight))
+        return original_record(self, logits, labels, label_weights, branch,
+                               loss_weight, **kwargs)
 
-    monkeypatch.setattr(GradientBalancer, 'record', spy)
+    def spy_forward(self, *args, **kwargs):
+        loss_calls.append(current_branch().name)
+        return original_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(GradientBalancer, 'record', spy_record)
+    monkeypatch.setattr(GradientBalancedLoss, 'forward', spy_forward)
     cfg = demo_cfg('configs/demo/soft_teacher_gbr_demo.py', demo_data_root,
-                   str(tmp_path), max_iters=3)
+                   str(tmp_path), max_iters=3,
+                   **{'model.semi_train_cfg.unsup_weight': 4.0})
     runner = _train(cfg)
-    recorded = [(b, w) for b, w, _ in calls if b is not None]
-    assert recorded == [('labeled', 1.0), ('unlabeled', 4.0)] * 3, calls
-    # the regression-only pass of SoftTeacher calls the loss, records nothing
-    assert sum(b is None for b, _, _ in calls) == 3
+    recorded = [(b, w) for b, w in records if b is not None]
+    assert recorded == [('labeled', 1.0), ('unlabeled', 4.0)] * 3, records
+    # SoftTeacher's regression-only pass calls the loss and records nothing
+    assert loss_calls == ['labeled', 'unlabeled', None] * 3, loss_calls
     balancers = find_balancers(_unwrap(runner))
     assert list(balancers) == ['student.roi_head.bbox_head.loss_cls.balancer']
     assert balancers[
@@ -238,17 +247,17 @@ def test_check_config_reports_bad_input(demo_data_root, tmp_path):
                    str(tmp_path))
     check_config(cfg, modes=('train', 'val', 'test'))
 
-    bad = cfg.copy()
+    bad = copy.deepcopy(cfg)
     bad.model.detector.roi_head.bbox_head.num_classes = 5
     with pytest.raises(ValueError, match='num_classes=8'):
         check_config(bad)
 
-    bad = cfg.copy()
+    bad = copy.deepcopy(cfg)
     set_data_root(bad, str(tmp_path / 'nowhere') + '/')
     with pytest.raises(FileNotFoundError, match='does not exist'):
         check_config(bad)
 
-    bad = cfg.copy()
+    bad = copy.deepcopy(cfg)
     bad.val_dataloader.dataset.metainfo = dict(
         classes=('red_circle', 'purple_blob'))
     with pytest.raises(ValueError, match='purple_blob'):

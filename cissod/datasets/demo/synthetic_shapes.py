@@ -64,7 +64,7 @@ _CLASS_SPECS: Tuple[Tuple[str, str, Tuple[int, int, int]], ...] = (
     # minority classes that resemble a majority class (colour or shape), so
     # that a classifier biased toward the frequent classes confuses them
     ('orange_circle', 'circle', (245, 130, 30)),
-    ('green_diamond', 'diamond', (40, 175, 55)),
+    ('green_diamond', 'diamond', (70, 190, 90)),
     ('white_star', 'star', (248, 248, 248)),
 )
 
