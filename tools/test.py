@@ -19,7 +19,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from cissod.utils import check_config, setup_cissod_env
+from cissod.utils import check_config, load_cli_config, setup_cissod_env
 
 
 def parse_args() -> argparse.Namespace:
@@ -69,15 +69,8 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     setup_cissod_env()
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint} not found')
     cfg.load_from = args.checkpoint

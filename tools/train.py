@@ -11,13 +11,12 @@ classes are in the annotation files and that ``num_classes`` matches them.
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from cissod.utils import check_config, setup_cissod_env
+from cissod.utils import check_config, load_cli_config, setup_cissod_env
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,15 +52,8 @@ def parse_args() -> argparse.Namespace:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line overrides."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_cli_config(args.config, args.launcher, args.cfg_options,
+                          args.work_dir)
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper == 'AmpOptimWrapper':

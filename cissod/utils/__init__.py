@@ -1,4 +1,5 @@
 from .config_checks import check_config, iter_dataset_cfgs
-from .setup_env import setup_cissod_env
+from .setup_env import load_cli_config, setup_cissod_env
 
-__all__ = ['check_config', 'iter_dataset_cfgs', 'setup_cissod_env']
+__all__ = ['check_config', 'iter_dataset_cfgs', 'setup_cissod_env',
+           'load_cli_config']
