@@ -1,13 +1,12 @@
 # The two commands of the README: `make demo` and `make test`.
 # Both install the pinned stack into .venv first when needed (tools/install.sh
 # is idempotent: a second run returns at once).
-PY      := .venv/bin/python
-SUP_CFG := configs/demo/faster-rcnn_sup_demo.py
-DEMO_CFG := configs/demo/soft_teacher_demo.py
-SUP_WD  := work_dirs/faster-rcnn_sup_demo
-DEMO_WD := work_dirs/soft_teacher_demo
+PY       := .venv/bin/python
+SUP_CFG  := configs/demo/faster-rcnn_sup_demo.py
+SUP_WD   := work_dirs/faster-rcnn_sup_demo
+BURN_IN  := $(SUP_WD)/iter_600.pth
 
-.PHONY: install data demo test bench clean-demo
+.PHONY: install data demo compare test bench clean-demo
 
 install:
 	@bash tools/install.sh
@@ -15,25 +14,44 @@ install:
 data: install
 	@$(PY) tools/make_demo_data.py --out data/demo
 
-# 1. supervised burn-in on the labeled split (also the supervised baseline)
-# 2. mmdet's SoftTeacher from that checkpoint (its config's load_from)
+# train configs/demo/$(1).py from the burn-in, test its teacher on val
+define train_and_test
+	$(PY) tools/train.py configs/demo/$(1).py --work-dir work_dirs/$(1)
+	$(PY) tools/test.py configs/demo/$(1).py \
+		$$(cat work_dirs/$(1)/last_checkpoint) --work-dir work_dirs/$(1)/test \
+		> work_dirs/$(1)/test.log 2>&1 \
+		|| { tail -40 work_dirs/$(1)/test.log; exit 1; }
+endef
+
+# supervised burn-in on the labeled split (also the supervised baseline)
+$(BURN_IN):
+	$(PY) tools/train.py $(SUP_CFG) --work-dir $(SUP_WD)
+
+# 1. supervised burn-in (once)  2. CISSOD (GbR + GbT + CrS) from it
 # 3. evaluate the teacher: AP all / majority / minority
 demo: data
-	$(PY) tools/train.py $(SUP_CFG) --work-dir $(SUP_WD)
-	$(PY) tools/train.py $(DEMO_CFG) --work-dir $(DEMO_WD)
-	$(PY) tools/test.py $(DEMO_CFG) $$(cat $(DEMO_WD)/last_checkpoint) \
-		--work-dir $(DEMO_WD)/test > $(DEMO_WD)/test.log 2>&1 \
-		|| { tail -40 $(DEMO_WD)/test.log; exit 1; }
-	@grep -A 12 "per-class AP" $(DEMO_WD)/test.log | sed 's/.*INFO - //'
+	@$(MAKE) --no-print-directory $(BURN_IN)
+	$(call train_and_test,cissod_demo)
+	@grep -A 12 "per-class AP" work_dirs/cissod_demo/test.log | sed 's/.*INFO - //'
 	@echo "== demo result (teacher on data/demo val) =="
 	@grep -h "AP (x100)" $(SUP_WD)/*/*.log | tail -1 | sed 's/.*INFO - /supervised burn-in:  /'
-	@grep -h "AP (x100)" $(DEMO_WD)/test.log | tail -1 | sed 's/.*INFO - /soft teacher:        /'
+	@grep -h "AP (x100)" work_dirs/cissod_demo/test.log | tail -1 | sed 's/.*INFO - /CISSOD:              /'
+
+# Soft Teacher vs CISSOD: same data, seed, burn-in and iteration budget
+compare: data
+	@$(MAKE) --no-print-directory $(BURN_IN)
+	$(call train_and_test,cissod_demo_off)
+	$(call train_and_test,cissod_demo)
+	$(PY) tools/analysis/compare_runs.py work_dirs/cissod_demo_off \
+		work_dirs/cissod_demo --names "Soft Teacher" CISSOD \
+		--out work_dirs/compare.md
 
 test: install
 	$(PY) -m pytest tests -q
 
 bench: install
 	$(PY) bench/bench_gbr.py
+	$(PY) bench/bench_crs.py
 
 clean-demo:
-	rm -rf $(SUP_WD) $(DEMO_WD)
+	rm -rf $(SUP_WD) work_dirs/cissod_demo work_dirs/cissod_demo_off

@@ -9,7 +9,9 @@ model being trained:
   unlabeled RoI-classification losses record into their own branch with
   their loss weight (``sup_weight`` / ``unsup_weight`` of
   ``semi_train_cfg``) and Soft Teacher's regression-only pass records
-  nothing. No detector code is needed.
+  nothing. No detector code is needed. Detectors that set their branches
+  themselves (``sets_gbr_branches = True``, e.g. ``CISSODSoftTeacher``) are
+  left as they are.
 * ``after_train_iter``: sums the iteration's gradient statistics over all
   ranks (one ``all_reduce``), updates the accumulated G-hat (running mean
   in the warm-up, then EMA) and re-solves the weights.
@@ -82,7 +84,8 @@ class GradientBalanceHook(Hook):
                 'model: set roi_head.bbox_head.loss_cls=dict(type='
                 "'GradientBalancedLoss', num_classes=...) or remove the hook.")
         semi_cfg = getattr(model, 'semi_train_cfg', None)
-        if semi_cfg is not None:
+        if semi_cfg is not None and not getattr(model, 'sets_gbr_branches',
+                                                False):
             weights = dict(
                 labeled=float(semi_cfg.get('sup_weight', 1.0)),
                 unlabeled=float(semi_cfg.get('unsup_weight', 1.0)))

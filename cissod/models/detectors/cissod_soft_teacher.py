@@ -1,0 +1,66 @@
+"""``CISSODSoftTeacher``: mmdet's Soft Teacher with GbR, GbT and CrS."""
+from typing import Optional, Tuple
+
+from mmdet.models.detectors import SoftTeacher
+from mmdet.registry import MODELS
+from mmdet.structures import SampleList
+from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
+from torch import Tensor
+
+from ..losses import gbr_branch
+from .class_imbalance_mixin import ClassImbalanceMixin
+
+
+@MODELS.register_module()
+class CISSODSoftTeacher(ClassImbalanceMixin, SoftTeacher):
+    """Soft Teacher for class-imbalanced SSOD (ICCV 2023, GbR + GbT + CrS).
+
+    Takes :class:`~mmdet.models.SoftTeacher`'s arguments plus ``cissod_cfg``
+    (see :mod:`.class_imbalance_mixin`). Where each module acts:
+
+    * GbR: ``loss_by_gt_instances`` -> branch ``labeled``,
+      ``loss_by_pseudo_instances`` -> branch ``unlabeled``, and the
+      regression-only ``rcnn_reg_loss_by_pseudo_instances`` records nothing.
+    * GbT: ``rcnn_cls_loss_by_pseudo_instances`` keeps the pseudo labels of
+      class c with ``score > theta_c`` after the SSOD warm-up (RPN pseudo
+      labels keep ``rpn_pseudo_thr``, regression keeps the uncertainty
+      filter).
+    * CrS: ``get_pseudo_instances`` publishes the kept pseudo labels for
+      :class:`~cissod.engine.hooks.ClassRebalancingHook`.
+
+    With ``cissod_cfg=dict(gbr=False, gbt=dict(enable=False),
+    crs=dict(enable=False))`` and a plain ``loss_cls`` it computes exactly
+    what ``SoftTeacher`` computes.
+    """
+
+    def __init__(self,
+                 detector: ConfigType,
+                 semi_train_cfg: OptConfigType = None,
+                 semi_test_cfg: OptConfigType = None,
+                 cissod_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None) -> None:
+        super().__init__(
+            detector=detector,
+            semi_train_cfg=semi_train_cfg,
+            semi_test_cfg=semi_test_cfg,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.init_class_imbalance(**dict(cissod_cfg or {}))
+
+    def rcnn_cls_loss_by_pseudo_instances(self, x: Tuple[Tensor],
+                                          unsup_rpn_results_list: InstanceList,
+                                          batch_data_samples: SampleList,
+                                          batch_info: dict) -> dict:
+        """Soft Teacher's RoI classification loss with GbT thresholds."""
+        with self.class_thresholds_in_force(batch_data_samples) as samples:
+            return super().rcnn_cls_loss_by_pseudo_instances(
+                x, unsup_rpn_results_list, samples, batch_info)
+
+    def rcnn_reg_loss_by_pseudo_instances(
+            self, x: Tuple[Tensor], unsup_rpn_results_list: InstanceList,
+            batch_data_samples: SampleList) -> dict:
+        """Soft Teacher's regression loss; records no GbR statistics."""
+        with gbr_branch(None):
+            return super().rcnn_reg_loss_by_pseudo_instances(
+                x, unsup_rpn_results_list, batch_data_samples)

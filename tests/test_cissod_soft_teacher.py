@@ -1,0 +1,243 @@
+"""CISSODSoftTeacher: equivalence with SoftTeacher, GbT filtering, CrS
+recording, and short CPU runs of configs/demo/cissod_demo.py with resume."""
+import copy
+import math
+import random
+from typing import Any, List
+
+import numpy as np
+import pytest
+import torch
+from mmdet.structures import DetDataSample
+from mmengine.config import Config
+from mmengine.hooks import Hook
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from mmengine.structures import InstanceData
+
+from cissod.engine.hooks import ClassRebalancingHook
+
+from conftest import demo_cfg
+
+#: thresholds low enough that an untrained teacher yields pseudo labels
+LOW_THRESHOLDS = {
+    'model.semi_train_cfg.pseudo_label_initial_score_thr': 0.05,
+    'model.semi_train_cfg.cls_pseudo_thr': 0.11,
+    'model.semi_train_cfg.rpn_pseudo_thr': 0.11,
+}
+
+
+def _unwrap(runner: Runner):
+    return runner.model.module if hasattr(runner.model, 'module') \
+        else runner.model
+
+
+def _seed(seed: int = 0) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _one_batch(cfg: Config) -> dict:
+    runner_loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
+    return next(iter(runner_loader))
+
+
+def test_all_modules_off_equals_soft_teacher(demo_data_root, tmp_path):
+    """cissod_demo_off.py computes exactly SoftTeacher's losses."""
+    from mmdet.registry import MODELS
+    import cissod  # noqa: F401
+    init_default_scope('mmdet')
+    base = demo_cfg('configs/demo/soft_teacher_demo.py', demo_data_root,
+                    str(tmp_path), **LOW_THRESHOLDS)
+    off = demo_cfg('configs/demo/cissod_demo_off.py', demo_data_root,
+                   str(tmp_path), **LOW_THRESHOLDS)
+    _seed()
+    soft_teacher = MODELS.build(base.model)
+    cissod_model = MODELS.build(off.model)
+    missing, unexpected = cissod_model.load_state_dict(
+        soft_teacher.state_dict(), strict=False)
+    assert not unexpected
+    assert all(k.startswith(('class_thresholds.', 'pseudo_label_counts'))
+               for k in missing), missing
+    soft_teacher.train()
+    cissod_model.train()
+    batch = _one_batch(base)
+
+    def losses(model):
+        _seed(1)
+        data = model.data_preprocessor(copy.deepcopy(batch), True)
+        return model.loss(data['inputs'], data['data_samples'])
+
+    ref, ours = losses(soft_teacher), losses(cissod_model)
+    assert ref.keys() == ours.keys()
+    for key in ref:
+        a, b = ref[key], ours[key]
+        a = torch.stack(a).sum() if isinstance(a, list) else a
+        b = torch.stack(b).sum() if isinstance(b, list) else b
+        assert torch.equal(a, b), (key, a, b)
+    # the teacher produced pseudo labels, so the comparison means something
+    assert int(cissod_model.pseudo_label_counts.sum()) > 0
+
+
+def _sample(labels, scores) -> DetDataSample:
+    s = DetDataSample(metainfo=dict(img_id=0))
+    s.gt_instances = InstanceData(
+        bboxes=torch.rand(len(labels), 4),
+        labels=torch.tensor(labels),
+        scores=torch.tensor(scores))
+    return s
+
+
+def test_class_thresholds_filter_pseudo_labels(demo_data_root, tmp_path,
+                                               monkeypatch):
+    from mmdet.registry import MODELS
+    import cissod  # noqa: F401
+    init_default_scope('mmdet')
+    cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
+                   str(tmp_path))
+    model = MODELS.build(cfg.model)
+    thr = torch.tensor([0.9, 0.5, 0.7, 0.9, 0.9, 0.6, 0.55, 0.9])
+    monkeypatch.setattr(type(model), 'current_class_thresholds',
+                        lambda self: thr)
+    samples = [_sample([0, 1, 1, 2, 6], [0.95, 0.5, 0.51, 0.69, 0.56]),
+               _sample([], [])]
+    kept = model.filter_by_class_thresholds(samples)
+    assert kept[0].gt_instances.labels.tolist() == [0, 1, 6]
+    assert torch.allclose(kept[0].gt_instances.scores,
+                          torch.tensor([0.95, 0.51, 0.56]))
+    assert len(kept[1].gt_instances) == 0
+    assert len(samples[0].gt_instances) == 5  # inputs untouched
+    # the parent's cls_pseudo_thr filter is bypassed only inside the block
+    model.ssod_warmup_iters = 0
+    with model.class_thresholds_in_force(samples) as filtered:
+        assert model.semi_train_cfg.cls_pseudo_thr == -1.0
+        assert filtered[0].gt_instances.labels.tolist() == [0, 1, 6]
+    assert model.semi_train_cfg.cls_pseudo_thr == 0.9
+    # in the SSOD warm-up nothing changes
+    model.ssod_warmup_iters = 10**9
+    with model.class_thresholds_in_force(samples) as same:
+        assert same is samples
+        assert model.semi_train_cfg.cls_pseudo_thr == 0.9
+
+
+class Probe(Hook):
+    """Records the images of every batch and the CrS/GbT state seen before
+    the first iteration it runs."""
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self.img_ids: List[List[int]] = []
+        self.state = None
+        self.losses: List[float] = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        samples = data_batch['data_samples']
+        self.img_ids.append([
+            int(s.metainfo['img_id']) for branch in ('sup', 'unsup_teacher')
+            for s in samples[branch] if s is not None
+        ])
+        if self.state is None:
+            self.state = _crs_state(runner)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None):
+        self.losses.append(float(outputs['loss']))
+
+
+def _crs_hook(runner) -> ClassRebalancingHook:
+    (hook, ) = [h for h in runner.hooks
+                if isinstance(h, ClassRebalancingHook)]
+    return hook
+
+
+def _crs_state(runner) -> dict:
+    model = _unwrap(runner)
+    hook = _crs_hook(runner)
+    return copy.deepcopy(dict(
+        thresholds=model.class_thresholds.state_dict(),
+        counts=model.pseudo_label_counts.clone(),
+        pool=None if hook.pool is None else hook.pool.state_dict(),
+        class_factors=hook.class_factors,
+        sampler=hook.sampler.state_dict() if hasattr(hook, 'sampler')
+        else runner.train_dataloader.sampler.state_dict()))
+
+
+def _assert_same(a: Any, b: Any, path: str = '') -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for k in a:
+            _assert_same(a[k], b[k], f'{path}.{k}')
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f'{path}[{i}]')
+    elif isinstance(a, torch.Tensor):
+        assert torch.equal(a, b), path
+    else:
+        assert a == b, path
+
+
+def _cissod_cfg(data_root, work_dir, max_iters=6):
+    overrides = dict(LOW_THRESHOLDS)
+    overrides.update({
+        'model.cissod_cfg.ssod_warmup_iters': 1,
+        'model.detector.roi_head.bbox_head.loss_cls.warmup_iters': 1,
+        'default_hooks.checkpoint.interval': 4,
+        'default_hooks.checkpoint.max_keep_ckpts': 3,
+    })
+    cfg = demo_cfg('configs/demo/cissod_demo.py', data_root, work_dir,
+                   max_iters=max_iters, **overrides)
+    for hook in cfg.custom_hooks:
+        if hook['type'] == 'ClassRebalancingHook':
+            hook['interval'] = 2
+    return cfg
+
+
+def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path):
+    full = Probe()
+    runner = Runner.from_cfg(_cissod_cfg(demo_data_root, str(tmp_path)))
+    runner.register_hook(full)
+    runner.train()
+    assert runner.iter == 6
+    assert all(math.isfinite(v) for v in full.losses), full.losses
+    model = _unwrap(runner)
+    hook = _crs_hook(runner)
+    assert int(model.pseudo_label_counts.sum()) > 0
+    assert hook.pool.num_images_with_labels() > 0
+    assert hook.class_factors is not None  # updated at iterations 3 and 5
+    assert bool(model.class_thresholds.score_means.seen.any())
+
+    ckpt = torch.load(str(tmp_path / 'iter_4.pth'), map_location='cpu')
+    assert 'cissod_crs' in ckpt
+
+    resumed = Probe()
+    cfg = _cissod_cfg(demo_data_root, str(tmp_path / 'resumed'))
+    cfg.resume = True
+    cfg.load_from = str(tmp_path / 'iter_4.pth')
+    runner2 = Runner.from_cfg(cfg)
+    runner2.register_hook(resumed)
+    runner2.train()
+    assert runner2.iter == 6
+    # the state restored at iteration 4 is the state saved at iteration 4
+    saved = ckpt['cissod_crs']
+    _assert_same(resumed.state['pool'], saved['pool'], 'pool')
+    _assert_same(resumed.state['sampler'], saved['sampler'], 'sampler')
+    _assert_same(resumed.state['class_factors'], saved['class_factors'],
+                 'class_factors')
+    prefix = 'class_thresholds.'
+    saved_thr = {k[len(prefix):]: v for k, v in ckpt['state_dict'].items()
+                 if k.startswith(prefix)}
+    _assert_same(resumed.state['thresholds'], saved_thr, 'thresholds')
+    # and the sampler continues with the same images as the full run
+    assert resumed.img_ids == full.img_ids[4:], (resumed.img_ids,
+                                                 full.img_ids)
+
+
+def test_crs_hook_requires_the_sampler(demo_data_root, tmp_path):
+    cfg = _cissod_cfg(demo_data_root, str(tmp_path), max_iters=1)
+    cfg.train_dataloader.sampler = dict(
+        type='GroupMultiSourceSampler', batch_size=5, source_ratio=[1, 4])
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(TypeError, match='ClassRebalancingMultiSourceSampler'):
+        runner.train()
