@@ -1,4 +1,11 @@
-from . import runner  # noqa: F401
-from .hooks import GradientBalanceHook
+from . import model, runner  # noqa: F401
+from .hooks import (ClassRebalancingHook, GradientBalanceHook,
+                    PseudoLabelLoggerHook)
+from .model import CPUDistributedDataParallel, setup_cpu_distributed
+from .runner import FastResumeIterBasedTrainLoop
 
-__all__ = ['GradientBalanceHook']
+__all__ = [
+    'ClassRebalancingHook', 'GradientBalanceHook', 'PseudoLabelLoggerHook',
+    'CPUDistributedDataParallel', 'setup_cpu_distributed',
+    'FastResumeIterBasedTrainLoop'
+]

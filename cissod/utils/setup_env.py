@@ -24,7 +24,9 @@ def load_cli_config(config: str, launcher: str = 'none',
     """Load ``config`` with the overrides shared by train.py and test.py.
 
     The work dir is ``work_dir`` if given, else the config's, else
-    ``./work_dirs/<config name>`` (mmdet's convention).
+    ``./work_dirs/<config name>`` (mmdet's convention). Under
+    ``--launcher pytorch`` without GPUs the processes use gloo
+    (:func:`cissod.engine.setup_cpu_distributed`).
     """
     cfg = Config.fromfile(config)
     cfg.launcher = launcher
@@ -35,4 +37,6 @@ def load_cli_config(config: str, launcher: str = 'none',
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
+    from cissod.engine import setup_cpu_distributed
+    setup_cpu_distributed(cfg)  # torchrun on a machine without GPUs
     return cfg
