@@ -118,3 +118,22 @@ def test_jacobi_solver_loss_counted_once():
     with gbr_branch('unlabeled', 4.0):
         out_u = ours(logits, labels, lw)
     assert float(out_u['loss_gbr_solver']) == 0.0
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_mixed_precision_keeps_statistics_in_float32(dtype):
+    """With --amp the logits arrive in half precision: the loss is computed
+    in float32 and G is accumulated in float32 from the same logits."""
+    logits, labels, lw = _batch(2)
+    half = logits.to(dtype)
+    amp, ref = _loss(warmup_iters=10), _loss(warmup_iters=10)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss = amp(half, labels, lw)
+    assert loss.dtype == torch.float32
+    ref(half.float(), labels, lw)
+    amp.balancer.step()
+    ref.balancer.step()
+    G = amp.balancer.gradient_matrix
+    assert G.dtype == torch.float32
+    torch.testing.assert_close(G, ref.balancer.gradient_matrix)
+    assert torch.isfinite(G).all() and G.abs().sum() > 0
