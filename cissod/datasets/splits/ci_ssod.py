@@ -305,7 +305,9 @@ def format_split_stats(
     lines = [_fmt(headers), sep] + [_fmt(r) for r in rows] + [sep,
                                                               _fmt(total_row)]
     num = stats.get('num_images')
-    if num:
+    if num and not {'majority_only', 'few_shot'} <= set(num):
+        lines.append('images: ' + ' '.join(f'{k}={v}' for k, v in num.items()))
+    elif num:
         lines.append(
             f"images: total={num['total']} labeled={num['labeled']} "
             f"(majority-only={num['majority_only']}, "
