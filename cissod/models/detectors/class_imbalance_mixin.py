@@ -261,7 +261,11 @@ class ClassImbalanceMixin:
         """Copies of the samples keeping pseudo boxes with
         ``score > theta_label`` (GbT thresholds in force)."""
         samples = copy.deepcopy(batch_data_samples)
-        thresholds = self.current_class_thresholds()
+        # the thresholds the teacher's pseudo labels of this iteration were
+        # published with (computed before this batch updated the statistics)
+        thresholds = (self.last_pseudo_labels[-1].thresholds
+                      if self.last_pseudo_labels else
+                      self.current_class_thresholds())
         for s in samples:
             inst = s.gt_instances
             if len(inst) > 0:
