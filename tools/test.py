@@ -19,6 +19,7 @@ from mmengine.evaluator import DumpResults
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from cissod.engine import teardown_distributed
 from cissod.utils import check_config, load_cli_config, setup_cissod_env
 
 
@@ -87,6 +88,7 @@ def main() -> None:
         runner.test_evaluator.metrics.append(
             DumpResults(out_file_path=args.out))
     runner.test()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from cissod.engine import teardown_distributed
 from cissod.utils import check_config, load_cli_config, setup_cissod_env
 
 
@@ -90,6 +91,7 @@ def main() -> None:
     else:
         runner = RUNNERS.build(cfg)
     runner.train()
+    teardown_distributed()
 
 
 if __name__ == '__main__':

@@ -62,3 +62,15 @@ def setup_cpu_distributed(cfg: Config) -> bool:
             rank=int(os.environ['RANK']),
             world_size=int(os.environ['WORLD_SIZE']))
     return True
+
+
+def teardown_distributed() -> None:
+    """Barrier and destroy the default process group, if any.
+
+    Called at the end of ``tools/train.py`` / ``tools/test.py``: an explicit
+    teardown avoids the occasional hang of torch 2.5's gloo process group
+    destructor at interpreter exit.
+    """
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
