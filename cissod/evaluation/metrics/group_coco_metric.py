@@ -180,6 +180,7 @@ class GroupCocoMetric(CocoMetric):
         self.frequency_groups = frequency_groups
         self.raw_results: Dict[str, float] = {}
         if self._coco_api is not None:
+            _default_iscrowd(self._coco_api.dataset)
             self._check_class_names(
                 [c['name'] for c in self._coco_api.dataset['categories']],
                 'the categories of ann_file')
@@ -413,6 +414,15 @@ class GroupCocoMetric(CocoMetric):
             ann['category_id'] for ann in self._coco_api.dataset.get(
                 'annotations', [])
             if ann['image_id'] in img_ids and not ann.get('iscrowd', 0))
+
+
+def _default_iscrowd(dataset: dict) -> None:
+    """LVIS annotations have no ``iscrowd``; COCOeval needs it (0).
+
+    The COCO index shares the annotation dicts, so this updates it too.
+    """
+    for ann in dataset.get('annotations', []):
+        ann.setdefault('iscrowd', 0)
 
 
 def _fmt(value: float, scale: float, fmt: str) -> str:
