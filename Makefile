@@ -36,6 +36,7 @@ demo: data
 	@echo "== demo result (teacher on data/demo val) =="
 	@grep -h "AP (x100)" $(SUP_WD)/*/*.log | tail -1 | sed 's/.*INFO - /supervised burn-in:  /'
 	@grep -h "AP (x100)" work_dirs/cissod_demo/test.log | tail -1 | sed 's/.*INFO - /CISSOD:              /'
+	$(PY) tools/analysis/demo_report.py work_dirs/cissod_demo
 
 # Soft Teacher vs CISSOD: same data, seed, burn-in and iteration budget
 compare: data
@@ -45,6 +46,7 @@ compare: data
 	$(PY) tools/analysis/compare_runs.py work_dirs/cissod_demo_off \
 		work_dirs/cissod_demo --names "Soft Teacher" CISSOD \
 		--out work_dirs/compare.md
+	$(PY) tools/analysis/demo_report.py work_dirs/cissod_demo --baseline work_dirs/cissod_demo_off
 
 test: install
 	$(PY) -m pytest tests -q

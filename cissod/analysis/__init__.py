@@ -1,0 +1,25 @@
+"""Helpers for the analysis scripts in ``tools/analysis/`` (paper figures).
+
+Pure helpers, nothing is registered:
+
+* :mod:`.scalars`: read ``<work_dir>/<timestamp>/vis_data/scalars.json`` and
+  pick per-class series (``gbr/weight/<class>``, ``gbt/thr/<class>``, ...).
+* :mod:`.workdir`: find a work dir's dumped config and last checkpoint, build
+  the model from it and load the weights, class names and groups.
+* :mod:`.matching`: IoU and greedy per-class matching of detections to
+  ground truth (pseudo-label precision / recall).
+* :mod:`.plotting`: small Agg figures and CSV / JSON writers.
+"""
+from .matching import box_iou, greedy_match, precision_recall
+from .scalars import find_scalar_files, load_scalars, scalar_series
+from .workdir import (build_model, class_groups, find_checkpoint, find_config,
+                      default_out_dir, get_detector, load_config,
+                      restore_iter)
+
+__all__ = [
+    'box_iou', 'greedy_match', 'precision_recall', 'find_scalar_files',
+    'load_scalars', 'scalar_series', 'build_model', 'class_groups',
+    'default_out_dir', 'find_checkpoint', 'find_config', 'get_detector',
+    'load_config',
+    'restore_iter'
+]
