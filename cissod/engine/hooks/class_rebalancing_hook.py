@@ -14,7 +14,12 @@ proportion to their CrS factors), DESIGN.md §2.6:
   :func:`compute_crs_factors`) with ``lam = min(gamma * t / T, gamma)`` and
   handed to the sampler, effective ``delay`` batches later (batches already
   prefetched by the DataLoader workers keep the old factors; identical on
-  every rank).
+  every rank). Each update is logged as a text line and through the
+  message hub: ``crs/lambda``, ``crs/image_factor_max`` (largest image
+  factor) and ``crs/repeated_share`` (share of the unlabeled images with
+  factor > 1, i.e. drawn more often than uniformly).
+* every ``log_interval`` iterations: ``crs/pool_images`` (unlabeled images
+  with pseudo labels in the pool).
 * checkpoints carry the pool, the class factors and the sampler state
   (``checkpoint['cissod_crs']``); ``--resume`` restores them.
 """
@@ -197,15 +202,21 @@ class ClassRebalancingHook(Hook):
         self.sampler.set_source_weights(
             self.sampler.crs_source, image_factors,
             start_batch=runner.iter + 1 + self.delay)
+        repeated_share = float((image_factors > 1).double().mean()) \
+            if image_factors.numel() else 0.0
+        factor_max = float(image_factors.max()) \
+            if image_factors.numel() else 0.0
         runner.logger.info(
             f'CrS update at iter {runner.iter + 1}: lambda {self.lam:.4f}, '
             f'{self.pool.num_images_with_labels()} pool images, class '
             f'factors max {self.class_factors.max().item():.3f}, image '
-            f'factors > 1: {int((image_factors > 1).sum())}, max '
-            f'{image_factors.max().item():.3f}')
-        runner.message_hub.update_scalar('train/crs/lambda', self.lam)
-        runner.message_hub.update_scalar('train/crs/image_factor_max',
-                                         float(image_factors.max()))
+            f'factors > 1: {int((image_factors > 1).sum())} '
+            f'(crs/repeated_share {repeated_share:.4f}), '
+            f'crs/image_factor_max {factor_max:.3f}')
+        hub = runner.message_hub
+        hub.update_scalar('train/crs/lambda', self.lam)
+        hub.update_scalar('train/crs/image_factor_max', factor_max)
+        hub.update_scalar('train/crs/repeated_share', repeated_share)
 
     # ------------------------------------------------------------------
     # checkpoints

@@ -15,15 +15,28 @@ model being trained:
 * ``after_train_iter``: sums the iteration's gradient statistics over all
   ranks (one ``all_reduce``), updates the accumulated G-hat (running mean
   in the warm-up, then EMA) and re-solves the weights.
-* logs a compact summary (weight range, background weight, balance
-  residual) through the message hub every iteration and the per-class
-  weights through the visualizer (JSON / TensorBoard) every
-  ``log_interval`` iterations.
+* logs (after the warm-up every iteration, in the warm-up every
+  ``log_interval`` iterations) a compact summary through the message hub,
+  i.e. the text log and, via mmengine's ``LoggerHook``, the visualizer:
+  ``gbr/weight_min``, ``gbr/weight_max``, ``gbr/weight_bg``,
+  ``gbr/balance_residual``, ``gbr/num_skipped`` and, per class group,
+  ``gbr/grad_<group>`` (mean positive gradient ``P_i`` of the group's
+  classes in the accumulated G-hat, e.g. ``gbr/grad_majority`` /
+  ``gbr/grad_minority``).
+* every ``log_interval`` iterations, per class through the visualizer
+  (JSON ``vis_data/scalars.json`` / TensorBoard), from the accumulated
+  G-hat: ``gbr/weight/<class>`` (``w_i``), ``gbr/pos_grad/<class>``
+  (``P_i = -G[i, i]``) and ``gbr/neg_grad/<class>`` (the *unweighted*
+  negative gradient the other classes push onto class i,
+  ``sum_{k != i} N[k, i]``); after the warm-up also a text line
+  ``gbr/top: <class> <w>, ...`` with the three most up-weighted foreground
+  classes. With several balancers every name gets the balancer's name,
+  ``gbr/<name>/...``.
 
 All GbR state lives in module buffers/parameters, so mmengine's checkpoints
 save it and ``--resume`` restores it with no hook state of its own.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
@@ -32,6 +45,7 @@ from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ...models.balancers import GradientBalancer
+from ...models.balancers.solvers import negative_inflow, positive_gradients
 from ...models.losses import find_balancers, install_branch_wrappers
 
 #: Methods of mmdet's semi-supervised detectors and the branch their
@@ -57,8 +71,17 @@ class GradientBalanceHook(Hook):
             name -> GbR branch, for semi-supervised detectors. Defaults to
             :data:`SEMI_BRANCH_METHODS` (mmdet's ``SemiBaseDetector`` and
             ``SoftTeacher``).
-        log_interval (int): iterations between per-class weight logs.
-        log_per_class (bool): log every class's weight to the visualizer.
+        log_interval (int): iterations between per-class logs (and the
+            ``gbr/top`` line).
+        log_per_class (bool): log every class's weight and gradients to the
+            visualizer.
+        class_groups (dict[str, list[str]], optional): group name -> class
+            names, for the ``gbr/grad_<group>`` scalars. When None, the
+            ``class_groups`` of ``val_evaluator`` (``GroupCocoMetric``) are
+            used if the config has them. Class names that are not classes
+            of the training dataset raise a ValueError.
+        top_k (int): number of most up-weighted classes in the ``gbr/top``
+            text line (0: no line).
     """
 
     priority = 'NORMAL'
@@ -66,7 +89,18 @@ class GradientBalanceHook(Hook):
     def __init__(self,
                  branch_methods: Optional[Dict[str, Optional[str]]] = None,
                  log_interval: int = 50,
-                 log_per_class: bool = True) -> None:
+                 log_per_class: bool = True,
+                 class_groups: Optional[Dict[str, Sequence[str]]] = None,
+                 top_k: int = 3) -> None:
+        if class_groups is not None and not isinstance(class_groups, dict):
+            raise TypeError('class_groups must be a dict of group name -> '
+                            f'class names, got {type(class_groups).__name__}')
+        self.class_groups = None if class_groups is None else {
+            str(k): [str(c) for c in v]
+            for k, v in class_groups.items()
+        }
+        self.top_k = int(top_k)
+        self.group_indices: Dict[str, List[int]] = {}
         self.branch_methods = dict(SEMI_BRANCH_METHODS if branch_methods is
                                    None else branch_methods)
         self.log_interval = log_interval
@@ -103,9 +137,36 @@ class GradientBalanceHook(Hook):
                     f'{len(classes)} classes; set num_classes='
                     f'{len(classes)}.')
         self.class_names = classes + ('background', )
+        self.group_indices = self._resolve_groups(runner, classes)
         runner.logger.info(
             f'GbR balancers: {list(self.balancers)} (resumed at '
             f'{[b.num_updates for b in self.balancers.values()]} updates)')
+
+    def _resolve_groups(self, runner,
+                        classes: Sequence[str]) -> Dict[str, List[int]]:
+        """Group name -> class indices, from ``class_groups`` or the
+        ``val_evaluator``'s ``class_groups``."""
+        groups, source = self.class_groups, 'GradientBalanceHook.class_groups'
+        if groups is None:
+            groups = _evaluator_class_groups(getattr(runner, 'cfg', None))
+            source = 'val_evaluator.class_groups'
+        if not groups:
+            return {}
+        index = {c: i for i, c in enumerate(classes)}
+        unknown = sorted({
+            str(c) for names in groups.values() for c in names
+            if str(c) not in index
+        })
+        if unknown:
+            raise ValueError(
+                f'{source} names classes that are not classes of the training '
+                f'dataset: {unknown}; known classes: {list(classes)}')
+        resolved = {}
+        for group, names in groups.items():
+            idx = sorted({index[str(c)] for c in names})
+            if idx:
+                resolved[str(group)] = idx
+        return resolved
 
     def after_train_iter(self,
                          runner,
@@ -120,6 +181,7 @@ class GradientBalanceHook(Hook):
     def _log(self, runner) -> None:
         multi = len(self.balancers) > 1
         every = self.every_n_train_iters(runner, self.log_interval)
+        hub = runner.message_hub
         for name, balancer in self.balancers.items():
             tag = f'gbr/{name}/' if multi else 'gbr/'
             if balancer.in_warmup and not every:
@@ -127,11 +189,47 @@ class GradientBalanceHook(Hook):
             summary = balancer.summary()
             for key in ('weight_min', 'weight_max', 'weight_bg',
                         'balance_residual', 'num_skipped'):
-                runner.message_hub.update_scalar(f'train/{tag}{key}',
-                                                 summary[key])
-            if every and self.log_per_class:
-                w = balancer.weights.tolist()
-                runner.visualizer.add_scalars(
-                    {f'{tag}weight/{c}': v
-                     for c, v in zip(self.class_names, w)},
-                    step=runner.iter + 1)
+                hub.update_scalar(f'train/{tag}{key}', summary[key])
+            if balancer.num_updates == 0:
+                continue  # no G-hat yet
+            G = balancer.gradient_matrix
+            pos = positive_gradients(G).double().cpu()
+            for group, idx in self.group_indices.items():
+                hub.update_scalar(f'train/{tag}grad_{group}',
+                                  float(pos[idx].mean()))
+            if not every:
+                continue
+            w = balancer.weights.double().cpu()
+            if self.log_per_class:
+                neg = negative_inflow(G, torch.ones_like(
+                    G[0])).double().cpu()
+                scalars = {}
+                for key, values in (('weight', w), ('pos_grad', pos),
+                                    ('neg_grad', neg)):
+                    scalars.update({
+                        f'{tag}{key}/{c}': float(v)
+                        for c, v in zip(self.class_names, values)
+                    })
+                runner.visualizer.add_scalars(scalars, step=runner.iter + 1)
+            if self.top_k > 0 and not balancer.in_warmup:
+                fg = w[:-1]
+                k = min(self.top_k, fg.numel())
+                top = torch.topk(fg, k).indices.tolist()
+                text = ', '.join(f'{self.class_names[i]} {float(fg[i]):.3g}'
+                                 for i in top)
+                runner.logger.info(f'{tag}top: {text}')
+
+
+def _evaluator_class_groups(cfg) -> Optional[dict]:
+    """``class_groups`` of the config's ``val_evaluator`` (a dict or the
+    first of a list that has them), or None."""
+    if cfg is None:
+        return None
+    evaluator = cfg.get('val_evaluator', None)
+    candidates = evaluator if isinstance(evaluator, (list, tuple)) else [
+        evaluator
+    ]
+    for ev in candidates:
+        if isinstance(ev, dict) and ev.get('class_groups'):
+            return dict(ev['class_groups'])
+    return None
