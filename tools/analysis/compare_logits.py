@@ -192,6 +192,11 @@ def run(work_dirs: Sequence[str], names: Optional[Sequence[str]] = None,
     bar_groups(axes[0], classes, {n: r['mean_logit'] for n, r in
                                   runs.items()},
                ylabel='mean logit', title='RoI logit of the true class')
+    values = [v for r in runs.values() for v in r['mean_logit']
+              if v is not None]
+    if values:  # room for the legend
+        axes[0].set_ylim(min(0.0, min(values)) * 1.1,
+                         max(0.0, max(values)) * 1.3 + 1e-6)
     bar_groups(axes[1], classes, {n: r['mean_prob'] for n, r in
                                   runs.items()},
                ylabel='mean probability', title='softmax probability')

@@ -39,10 +39,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='default: CISSOD and Soft Teacher with '
                         '--baseline, else the work dir name')
     parser.add_argument('--out', help='default: <work_dir>/report.md')
-    parser.add_argument('--max-images', type=int, default=60,
+    parser.add_argument('--max-images', type=int, default=200,
                         help='unlabeled images for the pseudo-label '
                         'figures (per run)')
-    parser.add_argument('--logit-images', type=int, default=40,
+    parser.add_argument('--logit-images', type=int, default=100,
                         help='val images for the logit figure (per run)')
     parser.add_argument('--quiet', action='store_true')
     return parser.parse_args(argv)
@@ -74,7 +74,7 @@ def _metrics_table(work_dirs: List[str], names: List[str]) -> str:
 
 def run(work_dir: str, baseline: Optional[str] = None,
         names: Optional[List[str]] = None, out: Optional[str] = None,
-        max_images: int = 60, logit_images: int = 40,
+        max_images: int = 200, logit_images: int = 100,
         quiet: bool = False) -> str:
     start = time.time()
     work_dirs = [work_dir] + ([baseline] if baseline else [])
@@ -118,8 +118,12 @@ def run(work_dir: str, baseline: Optional[str] = None,
               '(`pseudo_label_quality.py`)', '']
     quality = {}
     for wd, name in zip(work_dirs, names):
-        res = pseudo_label_quality.run(wd, max_images=max_images,
-                                       quiet=quiet)
+        try:
+            res = pseudo_label_quality.run(wd, max_images=max_images,
+                                           quiet=quiet)
+        except (FileNotFoundError, ValueError) as err:
+            lines += [f'{name}: skipped ({err})', '']
+            continue
         quality[name] = res
         meta = res['meta']
         lines += [f'**{name}**: first {meta["num_images"]} images, '
@@ -131,7 +135,7 @@ def run(work_dir: str, baseline: Optional[str] = None,
                   image(res['files']['png'], f'{name} pseudo-label quality'),
                   image(res['files']['mean_score_png'],
                         f'{name} mean score'), '']
-    if baseline:
+    if len(quality) > 1:
         cmp_png = pseudo_label_quality.plot_compare(
             quality, osp.join(analysis, 'pseudo_label_quality_compare.png'))
         rows = [dict(run=name, **r) for name, res in quality.items()
