@@ -110,12 +110,24 @@ def test_plot_class_curves_matches_scalars(run_dir, tmp_path):
                 for s, v in steps.items()}
     assert len(expected) >= 4 * 8  # thresholds of 8 classes, 4 iterations
     rows = _read_csv(res['csv'])
-    got = {(r['key'], int(r['step']), float(r['value'])) for r in rows
-           if r['key'].startswith(('gbr/weight/', 'gbt/thr/'))}
-    assert got == expected
-    # gradient figures only when their keys were logged
+    got = {(r['key'], int(r['step']), float(r['value'])) for r in rows}
+    assert {g for g in got if g[0].startswith(('gbr/weight/', 'gbt/thr/'))
+            } == expected
+    for key, step, value in got:  # every value drawn is a logged value
+        assert raw[key][step] == value
+    # gradient figures only when their keys were logged (telemetry)
     has_grad = any(k.startswith('gbr/pos_grad/') for k in raw)
     assert ('grad_pos_neg.png' in res['skipped']) != has_grad
+    if has_grad:
+        res_cls = json.load(open(res['json']))['grad_class']
+        assert res_cls == 'white_star'  # the last (rarest) class by default
+        for key in (f'gbr/pos_grad/{res_cls}', f'gbr/neg_grad/{res_cls}'):
+            assert {(s, v) for k, s, v in got if k == key} == set(
+                raw[key].items())
+    if 'gbr/grad_minority' in raw:
+        assert {(s, v) for k, s, v in got if k == 'gbr/grad_minority'} == \
+            set(raw['gbr/grad_minority'].items())
+        assert osp.isfile(osp.join(out, 'grad_majority_minority.png'))
 
 
 def test_plot_class_curves_gradient_figures(tmp_path):
