@@ -4,8 +4,9 @@ per-class pseudo-label counts and AP.
 Reads, for every work dir, the metrics JSON that ``tools/test.py`` wrote
 (``<work_dir>/test/<timestamp>/<timestamp>.json``, the newest) and the
 ``pseudo_label_counts`` buffer of the checkpoint in ``last_checkpoint``
-(CISSODSoftTeacher keeps it; other detectors show "-"). Prints markdown
-tables and writes them to ``--out``.
+(CISSODSoftTeacher keeps it; other detectors show "-") and the teacher's
+pseudo-label candidates per class with their mean score (GbT's score
+statistics). Prints markdown tables and writes them to ``--out``.
 
     python tools/analysis/compare_runs.py work_dirs/cissod_demo_off \
         work_dirs/cissod_demo --names "Soft Teacher" CISSOD \
@@ -15,7 +16,7 @@ import argparse
 import glob
 import json
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -46,16 +47,35 @@ def load_test_metrics(work_dir: str) -> Dict[str, float]:
     return metrics
 
 
-def load_pseudo_label_counts(work_dir: str) -> Optional[List[int]]:
-    """``pseudo_label_counts`` of the last checkpoint, or None."""
+def _last_state_dict(work_dir: str) -> Optional[dict]:
+    """``state_dict`` of the checkpoint in ``last_checkpoint``, or None."""
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return None
     with open(pointer) as f:
         ckpt_path = f.read().strip()
-    state = torch.load(ckpt_path, map_location='cpu')['state_dict']
-    counts = state.get('pseudo_label_counts')
+    return torch.load(ckpt_path, map_location='cpu',
+                      weights_only=False)['state_dict']
+
+
+def load_pseudo_label_counts(work_dir: str) -> Optional[List[int]]:
+    """``pseudo_label_counts`` of the last checkpoint, or None."""
+    state = _last_state_dict(work_dir)
+    counts = None if state is None else state.get('pseudo_label_counts')
     return None if counts is None else [int(c) for c in counts]
+
+
+def load_candidate_stats(
+        work_dir: str) -> Optional[Tuple[List[int], List[float]]]:
+    """Teacher detections above ``pseudo_label_initial_score_thr`` per class
+    over the run and their mean score (GbT's ``m_c``, exact for the first
+    1000 per class), from the last checkpoint; None without GbT state."""
+    state = _last_state_dict(work_dir)
+    if state is None or 'class_thresholds.score_means.count' not in state:
+        return None
+    counts = state['class_thresholds.score_means.count']
+    means = state['class_thresholds.score_means.mean']
+    return [int(c) for c in counts], [float(m) for m in means]
 
 
 def _pct(value: Optional[float]) -> str:
@@ -63,10 +83,17 @@ def _pct(value: Optional[float]) -> str:
     return 'n/a' if value is None or value < 0 else f'{100 * value:.1f}'
 
 
-def format_tables(names: Sequence[str], metrics: Sequence[Dict[str, float]],
-                  counts: Sequence[Optional[List[int]]],
-                  classes: Sequence[str]) -> str:
-    """Markdown: one AP table and one per-class table."""
+def format_tables(
+    names: Sequence[str],
+    metrics: Sequence[Dict[str, float]],
+    counts: Sequence[Optional[List[int]]],
+    classes: Sequence[str],
+    candidates: Optional[Sequence[Optional[Tuple[List[int],
+                                                 List[float]]]]] = None
+) -> str:
+    """Markdown: one AP table, one per-class table (kept pseudo labels, AP)
+    and, given ``candidates``, one of the teacher's candidates per class
+    (count above the initial threshold, mean score)."""
     lines = ['| method | ' + ' | '.join(g for g, _ in GROUPS) + ' |',
              '|---|' + '---:|' * len(GROUPS)]
     for name, m in zip(names, metrics):
@@ -81,6 +108,19 @@ def format_tables(names: Sequence[str], metrics: Sequence[Dict[str, float]],
             cells.append('-' if c is None else str(c[i]))
             cells.append(_pct(m.get(f'coco/bbox_AP_{cls}')))
         lines.append(f'| {cls} | ' + ' | '.join(cells) + ' |')
+    if candidates and any(c is not None for c in candidates):
+        lines += ['', '| class | ' + ' | '.join(
+            f'{n} candidates | {n} mean score' for n in names) + ' |',
+            '|---|' + '---:|---:|' * len(names)]
+        for i, cls in enumerate(classes):
+            cells = []
+            for c in candidates:
+                if c is None:
+                    cells += ['-', '-']
+                else:
+                    n, m = c[0][i], c[1][i]
+                    cells += [str(n), f'{m:.3f}' if n > 0 else 'n/a']
+            lines.append(f'| {cls} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
@@ -97,7 +137,8 @@ def main() -> None:
     if not classes:
         n = max((len(c) for c in counts if c is not None), default=0)
         classes = [str(i) for i in range(n)]
-    table = format_tables(names, metrics, counts, classes)
+    candidates = [load_candidate_stats(w) for w in args.work_dirs]
+    table = format_tables(names, metrics, counts, classes, candidates)
     print(table)
     if args.out:
         with open(args.out, 'w') as f:
