@@ -10,48 +10,12 @@ Generates the dataset only when it is missing or was made with other
 parameters (unless ``--force``) and prints the per-class statistics.
 """
 import argparse
-import importlib
-import importlib.util
 import os.path as osp
 import sys
 import time
-import types
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
-def _import_demo_module() -> types.ModuleType:
-    """Import ``cissod.datasets.demo.synthetic_shapes``.
-
-    The data generator only needs numpy + Pillow, while ``import cissod``
-    registers every mmdet component (torch, mmcv, ...). To keep this tool
-    fast and usable without the full stack, the ``cissod`` and
-    ``cissod.datasets`` packages are first set up as bare namespace modules
-    (their ``__init__`` is not executed); if that fails, the regular import is
-    used.
-    """
-    if REPO_ROOT not in sys.path and importlib.util.find_spec(
-            'cissod') is None:
-        sys.path.insert(0, REPO_ROOT)  # fallback when not pip-installed
-    name = 'cissod.datasets.demo.synthetic_shapes'
-    if 'cissod' not in sys.modules:
-        spec = importlib.util.find_spec('cissod')  # does not run __init__
-        if spec is not None and spec.submodule_search_locations:
-            pkg_dir = list(spec.submodule_search_locations)[0]
-            stubs = [('cissod', pkg_dir),
-                     ('cissod.datasets', osp.join(pkg_dir, 'datasets'))]
-            for mod_name, path in stubs:
-                mod = types.ModuleType(mod_name)
-                mod.__path__ = [path]
-                mod.__package__ = mod_name
-                sys.modules[mod_name] = mod
-            try:
-                return importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - fall back to the real package
-                for mod_name in list(sys.modules):
-                    if mod_name == 'cissod' or mod_name.startswith('cissod.'):
-                        del sys.modules[mod_name]
-    return importlib.import_module(name)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from light_import import import_cissod_module  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -71,7 +35,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    demo = _import_demo_module()
+    demo = import_cissod_module('cissod.datasets.demo.synthetic_shapes')
     params = dict(seed=args.seed, num_train=args.num_train,
                   num_val=args.num_val, img_size=args.img_size)
     up_to_date = (not args.force

@@ -36,17 +36,15 @@ configs in configs/_base_/datasets/ci-ssod_*.py read); the seed is recorded
 in the stats file, pass ``--name`` to keep splits of several seeds.
 """
 import argparse
-import importlib
-import importlib.util
 import json
 import os
 import os.path as osp
 import sys
 import time
-import types
 from typing import Any, Dict, List, Optional
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from light_import import import_cissod_module  # noqa: E402
 
 DOWNLOAD_HINTS = {
     'coco': 'COCO 2017 annotations: annotations_trainval2017.zip from '
@@ -61,38 +59,6 @@ DOWNLOAD_HINTS = {
 
 class CLIError(Exception):
     """A user error: printed as ``error: ...`` with exit code 2."""
-
-
-def _import_splits() -> types.ModuleType:
-    """Import ``cissod.datasets.splits`` without running ``cissod/__init__``.
-
-    ``import cissod`` registers every mmdet component (torch, mmcv ...),
-    which the split builders do not need; the ``cissod`` and
-    ``cissod.datasets`` packages are set up as bare namespace modules
-    first. Falls back to the regular import.
-    """
-    if REPO_ROOT not in sys.path and importlib.util.find_spec(
-            'cissod') is None:
-        sys.path.insert(0, REPO_ROOT)
-    name = 'cissod.datasets.splits'
-    if 'cissod' not in sys.modules:
-        spec = importlib.util.find_spec('cissod')
-        if spec is not None and spec.submodule_search_locations:
-            pkg_dir = list(spec.submodule_search_locations)[0]
-            for mod_name, path in [('cissod', pkg_dir),
-                                   ('cissod.datasets',
-                                    osp.join(pkg_dir, 'datasets'))]:
-                mod = types.ModuleType(mod_name)
-                mod.__path__ = [path]
-                mod.__package__ = mod_name
-                sys.modules[mod_name] = mod
-            try:
-                return importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - fall back to the package
-                for mod_name in list(sys.modules):
-                    if mod_name == 'cissod' or mod_name.startswith('cissod.'):
-                        del sys.modules[mod_name]
-    return importlib.import_module(name)
 
 
 def _tqdm(quiet: bool):
@@ -435,7 +401,7 @@ def main(argv=None) -> int:
     if args.command == 'coco2o365' and not args.mapping_only \
             and args.out_dir is None:
         parser.error('coco2o365: --out-dir is required unless --mapping-only')
-    sp = _import_splits()
+    sp = import_cissod_module('cissod.datasets.splits')
     try:
         return args.func(args, sp)
     except CLIError as e:

@@ -5,14 +5,15 @@
 # Metrics: AP / APr / APc / APf of the teacher (and of the student).
 #   tools/dist_train.sh configs/ci-ssod/lvis/cissod_faster-rcnn_r50-caffe_fpn_180k_ci-ssod-lvis.py 8
 _base_ = [
-    '../../_base_/models/soft-teacher_faster-rcnn_r50-caffe_fpn_cissod.py',
+    '../../_base_/models/cissod_faster-rcnn_r50-caffe_fpn.py',
     '../../_base_/datasets/ci-ssod_lvis.py',
     '../../_base_/schedules/ci-ssod_semi_180k.py',
     '../../_base_/default_runtime.py',
 ]
 
-# ---- DESIGN.md §2.7, "LVIS v1" (iterations: schedule base, labeled RFS
-# threshold 0.01: dataset base) ----
+# ---- DESIGN.md §2.7, "LVIS v1": what differs from the COCO defaults of
+# the model base (iterations: schedule base, labeled RFS threshold
+# 0.01: dataset base) ----
 num_classes = 1203
 gbr_warmup_iters = 8000  # G-hat is an exact mean, weights stay 1
 ssod_warmup_iters = 16000  # GbT thresholds and the CrS pool start here
@@ -21,49 +22,26 @@ crs_gamma = 0.05  # cap of the CrS lambda
 crs_interval = 16000  # iterations between CrS factor updates
 
 model = dict(
-    type='CISSODSoftTeacher',
     detector=dict(
         roi_head=dict(
             bbox_head=dict(
                 num_classes=num_classes,
                 loss_cls=dict(
-                    _delete_=True,
-                    type='GradientBalancedLoss',
                     num_classes=num_classes,
-                    # softmax focal loss (gamma 1) on labeled and unlabeled
-                    # RoIs, as the reference code (DESIGN.md §2.1)
-                    gamma=1.0,
                     warmup_iters=gbr_warmup_iters,
-                    momentum=0.999,  # EMA of G-hat after the warm-up
-                    solver=dict(type='power'),
-                    weight_bounds=(1 / 3, 5.0),
-                    bg_max=1.0,
-                    betas=dict(labeled=labeled_beta, unlabeled=1.0)))),
+                    betas=dict(labeled=labeled_beta)))),
         # LVIS: up to 300 detections per image with scores down to 1e-4 (as
         # mmdet's LVIS configs); the teacher's pseudo-label candidates (score
         # > 0.5) are unchanged
         test_cfg=dict(rcnn=dict(score_thr=0.0001, max_per_img=300))),
-    cissod_cfg=dict(
-        ssod_warmup_iters=ssod_warmup_iters,
-        gbr=True,
-        gbt=dict(
-            enable=True,
-            use_score_term=True,
-            use_weight_term=True,
-            exact_count=1000,
-            momentum=0.999),
-        crs=dict(enable=True)))
+    cissod_cfg=dict(ssod_warmup_iters=ssod_warmup_iters))
+
+custom_hooks = [
+    dict(type='MeanTeacherHook', momentum=0.001),
+    dict(type='GradientBalanceHook', log_interval=50),
+    dict(type='ClassRebalancingHook', interval=crs_interval, gamma=crs_gamma),
+    dict(type='PseudoLabelLoggerHook', log_interval=50),
+]
 
 # LVIS v1 val has 19,809 images: evaluate every 20k iterations, not 5k
 train_cfg = dict(val_interval=20000)
-
-custom_hooks = [
-    # teacher = EMA of the student with factor 0.999
-    dict(type='MeanTeacherHook', momentum=0.001),
-    # reduces G over the GPUs, updates G-hat, re-solves the class weights
-    dict(type='GradientBalanceHook', log_interval=50),
-    # pseudo-label pool -> CrS factors of the unlabeled images
-    dict(type='ClassRebalancingHook', interval=crs_interval, gamma=crs_gamma),
-    # per-class thresholds and pseudo-label counts
-    dict(type='PseudoLabelLoggerHook', log_interval=50),
-]
