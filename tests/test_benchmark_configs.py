@@ -171,7 +171,8 @@ def test_cissod_config_carries_design_defaults(subtask):
     assert cfg.train_cfg.type == 'FastResumeIterBasedTrainLoop'
     assert cfg.train_cfg.max_iters == iters
     assert cfg.param_scheduler[-1].end == iters
-    assert max(cfg.param_scheduler[-1].milestones) < iters
+    # COCO split1/2: the reference's step at 180000 is never reached
+    assert max(cfg.param_scheduler[-1].milestones) <= iters
     assert loss.type == 'GradientBalancedLoss'
     assert loss.warmup_iters == gbr_warmup
     assert model.cissod_cfg.ssod_warmup_iters == ssod_warmup
@@ -187,7 +188,9 @@ def test_cissod_config_carries_design_defaults(subtask):
     assert model.cissod_cfg.gbr is True
     assert model.cissod_cfg.gbt.enable and model.cissod_cfg.crs.enable
     assert model.cissod_cfg.gbt.use_score_term
-    assert model.cissod_cfg.gbt.use_weight_term
+    # the weight term tau / w_c on COCO only, as the reference
+    assert model.cissod_cfg.gbt.use_weight_term is subtask.startswith(
+        'coco-split')
     assert loss.solver.type == 'power'
     assert loss.gamma == 1.0  # softmax focal loss, as the reference
     assert loss.momentum == 0.999

@@ -241,3 +241,175 @@ def test_crs_hook_requires_the_sampler(demo_data_root, tmp_path):
     runner = Runner.from_cfg(cfg)
     with pytest.raises(TypeError, match='ClassRebalancingMultiSourceSampler'):
         runner.train()
+
+
+# --------------------------------------------------------------------------
+# cissod_cfg options: preset, gbt.score_source, crs.margin
+
+
+def _build_cissod(cfg: Config, **cissod_cfg):
+    """CISSODSoftTeacher of ``cfg`` with ``cissod_cfg`` keys replaced."""
+    from mmdet.registry import MODELS
+    import cissod  # noqa: F401
+    init_default_scope('mmdet')
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.cissod_cfg.update(cissod_cfg)
+    return MODELS.build(model_cfg)
+
+
+def test_preset_improved(demo_data_root, tmp_path):
+    cfg = demo_cfg('configs/demo/cissod_demo_improved.py', demo_data_root,
+                   str(tmp_path))
+    assert cfg.model.cissod_cfg.preset == 'improved'
+    assert cfg.model.semi_train_cfg.pseudo_label_initial_score_thr == 0.5
+    model = _build_cissod(cfg)
+    assert model.cissod_preset == 'improved'
+    ct = model.class_thresholds
+    assert ct.floor_min == 0.3 and ct.lowest_threshold == 0.3
+    assert model.crs_margin == 'normalized'
+    # the candidate filter is lowered to the floor, GbT's lower bound and
+    # upper bound are not
+    assert model.semi_train_cfg.pseudo_label_initial_score_thr == 0.3
+    assert ct.tau_min == 0.5 and ct.tau == 0.9
+    # the rest is the reference
+    assert model.gbt_score_source == 'detections'
+    assert model.gbt_detection_score_thr == 0.05
+    assert ct.unseen_classes == 'floor'
+    assert model.use_gbt and model.use_crs and model.use_gbr
+
+    # explicit gbt / crs keys win over the preset
+    model = _build_cissod(cfg, gbt=dict(floor_min=0.4))
+    assert model.class_thresholds.floor_min == 0.4
+    assert model.class_thresholds.tau_min == 0.5
+    assert model.semi_train_cfg.pseudo_label_initial_score_thr == 0.4
+    assert model.crs_margin == 'normalized'  # still the preset's
+    model = _build_cissod(cfg, crs=dict(margin='score_minus_threshold'))
+    assert model.crs_margin == 'score_minus_threshold'
+    assert model.class_thresholds.floor_min == 0.3
+    # floor_min == tau_min: nothing to lower
+    model = _build_cissod(cfg, gbt=dict(floor_min=0.5))
+    assert model.semi_train_cfg.pseudo_label_initial_score_thr == 0.5
+    # GbT off: the floor does not lower the candidate filter
+    model = _build_cissod(cfg, gbt=dict(enable=False))
+    assert model.semi_train_cfg.pseudo_label_initial_score_thr == 0.5
+
+
+def test_preset_reference_is_the_default(demo_data_root, tmp_path):
+    cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
+                   str(tmp_path))
+    assert 'preset' not in cfg.model.cissod_cfg
+    for model in (_build_cissod(cfg),
+                  _build_cissod(cfg, preset='reference')):
+        assert model.cissod_preset == 'reference'
+        ct = model.class_thresholds
+        assert ct.floor_min is None and ct.lowest_threshold == 0.5
+        assert ct.tau_min == 0.5 and ct.unseen_classes == 'floor'
+        assert model.crs_margin == 'score_minus_threshold'
+        assert model.gbt_score_source == 'detections'
+        assert model.gbt_detection_score_thr == 0.05
+        assert model.semi_train_cfg.pseudo_label_initial_score_thr == 0.5
+
+
+def test_building_does_not_change_the_config(demo_data_root, tmp_path):
+    """Building the 'improved' model twice from one config gives the same
+    model: the lowered candidate threshold must not leak into the config
+    (it would become GbT's tau_min at the next build)."""
+    from mmdet.registry import MODELS
+    import cissod  # noqa: F401
+    init_default_scope('mmdet')
+    cfg = demo_cfg('configs/demo/cissod_demo_improved.py', demo_data_root,
+                   str(tmp_path))
+    first = MODELS.build(cfg.model)
+    assert cfg.model.semi_train_cfg.pseudo_label_initial_score_thr == 0.5
+    second = MODELS.build(cfg.model)
+    assert second.class_thresholds.tau_min == \
+        first.class_thresholds.tau_min == 0.5
+
+
+def test_unknown_cissod_options_raise(demo_data_root, tmp_path):
+    cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
+                   str(tmp_path))
+    with pytest.raises(ValueError, match='preset'):
+        _build_cissod(cfg, preset='best')
+    with pytest.raises(ValueError, match='score_source'):
+        _build_cissod(cfg, gbt=dict(score_source='proposals'))
+    with pytest.raises(ValueError, match='margin'):
+        _build_cissod(cfg, crs=dict(margin='ratio'))
+    with pytest.raises(ValueError, match='unseen_classes'):
+        _build_cissod(cfg, gbt=dict(unseen_classes='zero'))
+
+
+def _teacher_detections(model, data: dict) -> tuple:
+    """Labels and scores of the teacher's RoI-head detections on the
+    unsup_teacher branch, computed with ``teacher.predict`` on copies."""
+    inputs = data['inputs']['unsup_teacher'].clone()
+    samples = copy.deepcopy(data['data_samples']['unsup_teacher'])
+    with torch.no_grad():
+        preds = model.teacher.predict(inputs, samples, rescale=False)
+    labels = torch.cat([p.pred_instances.labels for p in preds]).long()
+    scores = torch.cat([p.pred_instances.scores for p in preds]).float()
+    return labels, scores
+
+
+def _threshold_between(scores: torch.Tensor) -> float:
+    """A threshold in the middle of the scores, in the widest gap between
+    two neighbouring scores of the middle half (robust to rounding)."""
+    s = torch.unique(scores.double()).sort().values
+    assert s.numel() >= 4, s
+    lo, hi = s.numel() // 4, (3 * s.numel()) // 4
+    gaps = s[lo + 1:hi + 1] - s[lo:hi]
+    k = lo + int(torch.argmax(gaps))
+    assert float(s[k + 1] - s[k]) > 1e-6
+    return float((s[k] + s[k + 1]) / 2)
+
+
+@pytest.mark.parametrize('score_source', ['detections', 'candidates'])
+def test_gbt_score_statistics_source(demo_data_root, tmp_path, score_source):
+    """One training ``loss`` call (GbT statistics phase, before the SSOD
+    warm-up): the running class scores count every teacher RoI-head
+    detection with score > 0.05 ('detections', the reference) or only
+    those above ``pseudo_label_initial_score_thr`` ('candidates')."""
+    from mmengine.logging import MessageHub
+    cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
+                   str(tmp_path))
+    _seed()
+    model = _build_cissod(cfg, gbt=dict(score_source=score_source))
+    model.train()
+    MessageHub.get_current_instance().update_info('iter', 0)
+    assert not model.after_ssod_warmup
+    n = model.class_thresholds.num_classes
+    batch = _one_batch(cfg)
+    data = model.data_preprocessor(copy.deepcopy(batch), True)
+    det_labels, det_scores = _teacher_detections(model, data)
+    assert det_labels.numel() > 0
+    # the teacher's test score_thr is 0.05 already
+    keep = det_scores > 0.05
+    expected_det = torch.bincount(det_labels[keep], minlength=n)
+    # a candidate threshold between the untrained teacher's scores, so
+    # that the two sources differ
+    thr = _threshold_between(det_scores)
+    model.semi_train_cfg.pseudo_label_initial_score_thr = thr
+    cand = det_scores > thr
+    expected_cand = torch.bincount(det_labels[cand], minlength=n)
+    assert 0 < int(expected_cand.sum()) < int(expected_det.sum())
+
+    _seed(1)
+    model.loss(data['inputs'], data['data_samples'])
+    means = model.class_thresholds.score_means
+    pl = model.last_pseudo_labels[-1]
+    # the pseudo-label candidates are those above the threshold in both
+    assert torch.equal(pl.num_candidates, expected_cand)
+    if score_source == 'detections':
+        expected, chosen = expected_det, keep
+    else:
+        expected, chosen = expected_cand, cand
+    assert torch.equal(means.count, expected), (means.count, expected)
+    # exact phase: m_c is the plain mean of the chosen scores of class c
+    labels, scores = det_labels[chosen], det_scores[chosen].double()
+    for c in range(n):
+        if expected[c] > 0:
+            ref = scores[labels == c].mean()
+            torch.testing.assert_close(means.mean[c], ref, rtol=1e-6,
+                                       atol=1e-7)
+        else:
+            assert means.mean[c].item() == 0.0

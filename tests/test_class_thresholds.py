@@ -253,18 +253,224 @@ def test_thresholds_switches():
 
 
 def test_thresholds_unseen_and_none_seen():
+    """``unseen_classes='tau'`` (the old default): mbar over the seen
+    classes, an unseen class has ratio 1 (score term tau)."""
     # class 2 unseen (its mean 0.3 is ignored): mbar = 1.92 / 3 = 0.64,
     #   score term = 0.9 * m / 0.64 = [1.0125, 0.928125, 0.9, 0.759375]
     #   min with [1.8, 0.6, 0.75, 0.45] = [1.0125, 0.6, 0.75, 0.45]
     m = [0.72, 0.66, 0.3, 0.54]
     seen = [True, True, False, True]
-    close(thr(m, seen), [0.9, 0.6, 0.75, 0.5])
-    close(thr(m, seen, w=None), [0.9, 0.9, 0.9, 0.759375])
+    close(thr(m, seen, unseen_classes='tau'), [0.9, 0.6, 0.75, 0.5])
+    close(thr(m, seen, w=None, unseen_classes='tau'),
+          [0.9, 0.9, 0.9, 0.759375])
     # no class seen: score term tau everywhere
+    close(thr([0.0] * 4, [False] * 4, unseen_classes='tau'),
+          [0.9, 0.6, 0.75, 0.5])
+    close(thr([0.0] * 4, [False] * 4, w=None, unseen_classes='tau'),
+          [0.9] * 4)
+    # seen but every mean 0: score term tau (no division by zero)
+    close(thr([0.0] * 4, ALL_SEEN, w=None, unseen_classes='tau'), [0.9] * 4)
+
+
+def test_thresholds_unseen_floor_reference():
+    """``unseen_classes='floor'`` (the default, the reference): an unseen
+    class has m_c = 0, mbar is the mean over ALL n classes, so the unseen
+    class gets the floor tau_min and every seen class a larger ratio."""
+    # class 2 unseen (its stored mean 0.3 is ignored, it counts as 0):
+    #   mbar = (0.72 + 0.66 + 0 + 0.54) / 4 = 1.92 / 4 = 0.48
+    #   ratio = m / mbar = [1.5, 1.375, 0, 1.125]
+    #   score term 0.9 * ratio = [1.35, 1.2375, 0, 1.0125]
+    #   min with weight term [1.8, 0.6, 0.75, 0.45] = [1.35, 0.6, 0, 0.45]
+    #   clip [0.5, 0.9] = [0.9, 0.6, 0.5, 0.5]
+    m = [0.72, 0.66, 0.3, 0.54]
+    seen = [True, True, False, True]
+    close(thr(m, seen), [0.9, 0.6, 0.5, 0.5])
+    close(thr(m, seen, unseen_classes='floor'), [0.9, 0.6, 0.5, 0.5])
+    # score term alone: clip([1.35, 1.2375, 0, 1.0125]) = [0.9, 0.9, 0.5, 0.9]
+    close(thr(m, seen, w=None), [0.9, 0.9, 0.5, 0.9])
+    # a low seen class next to an unseen one, score term alone:
+    #   m = [0.8, 0.6, -, 0.2]
+    #   'floor': mbar = 1.6 / 4 = 0.4, ratio = [2, 1.5, 0, 0.5],
+    #     0.9 * ratio = [1.8, 1.35, 0, 0.45] -> clip = [0.9, 0.9, 0.5, 0.5]
+    #   'tau': mbar = 1.6 / 3, ratio = [1.5, 1.125, 1, 0.375],
+    #     0.9 * ratio = [1.35, 1.0125, 0.9, 0.3375] -> [0.9, 0.9, 0.9, 0.5]
+    m2 = [0.8, 0.6, 0.0, 0.2]
+    close(thr(m2, seen, w=None), [0.9, 0.9, 0.5, 0.5])
+    close(thr(m2, seen, w=None, unseen_classes='tau'), [0.9, 0.9, 0.9, 0.5])
+    # every class seen: both modes are the same (mbar over all 4 = 0.6)
+    close(thr(unseen_classes='floor'), [0.9, 0.6, 0.72, 0.5])
+    close(thr(unseen_classes='tau'), [0.9, 0.6, 0.72, 0.5])
+    # no class seen: mbar = 0, score term tau (weight term still acts)
     close(thr([0.0] * 4, [False] * 4), [0.9, 0.6, 0.75, 0.5])
     close(thr([0.0] * 4, [False] * 4, w=None), [0.9] * 4)
     # seen but every mean 0: score term tau (no division by zero)
     close(thr([0.0] * 4, ALL_SEEN, w=None), [0.9] * 4)
+    # a single seen class in 'floor' mode: mbar = 0.4 / 4 = 0.1, its ratio
+    #   is 4 (-> tau), the three unseen ones get the floor
+    close(thr([0.0, 0.4, 0.0, 0.0], [False, True, False, False], w=None),
+          [0.5, 0.9, 0.5, 0.5])
+
+
+def test_thresholds_adaptive_floor():
+    """``floor_min``: floor_c = max(floor_min, tau_min * min(1, m_c /
+    mbar)) instead of tau_min."""
+    # m = [0.8, 0.6, 0.4, 0.2], all seen: mbar = 2.0 / 4 = 0.5,
+    #   ratio = [1.6, 1.2, 0.8, 0.4]
+    #   adaptive floor (floor_min 0.3) = max(0.3, 0.5 * [1, 1, 0.8, 0.4])
+    #                                  = [0.5, 0.5, 0.4, 0.3]
+    #   score term 0.9 * ratio = [1.44, 1.08, 0.72, 0.36]
+    m = [0.8, 0.6, 0.4, 0.2]
+    # score term alone: max(., floor) = [1.44, 1.08, 0.72, 0.36],
+    #   clip to tau = [0.9, 0.9, 0.72, 0.36]; the fixed floor 0.5 would give
+    #   [0.9, 0.9, 0.72, 0.5]
+    close(thr(m, w=None, floor_min=0.3), [0.9, 0.9, 0.72, 0.36])
+    close(thr(m, w=None), [0.9, 0.9, 0.72, 0.5])
+    # floor_min 0.4 binds for class 3: max(0.4, 0.2) = 0.4 > 0.36
+    close(thr(m, w=None, floor_min=0.4), [0.9, 0.9, 0.72, 0.4])
+    # floor_min == tau_min: the fixed floor again
+    close(thr(m, w=None, floor_min=0.5), [0.9, 0.9, 0.72, 0.5])
+    # weight term alone, w = [0.5, 1.5, 3.0, 2.0]:
+    #   tau / w = [1.8, 0.6, 0.3, 0.45]
+    #   max with floor [0.5, 0.5, 0.4, 0.3] = [1.8, 0.6, 0.4, 0.45]
+    #   clip to tau = [0.9, 0.6, 0.4, 0.45]  (class 2: tau_min * ratio binds)
+    #   fixed floor: [0.9, 0.6, 0.5, 0.5]
+    w = [0.5, 1.5, 3.0, 2.0]
+    close(thr(m, w=w, use_score_term=False, floor_min=0.3),
+          [0.9, 0.6, 0.4, 0.45])
+    close(thr(m, w=w, use_score_term=False), [0.9, 0.6, 0.5, 0.5])
+    # both terms: min(score, weight) = [1.44, 0.6, 0.3, 0.36]
+    #   max with floor [0.5, 0.5, 0.4, 0.3] = [1.44, 0.6, 0.4, 0.36]
+    close(thr(m, w=w, floor_min=0.3), [0.9, 0.6, 0.4, 0.36])
+    # large weights, tau / w = 0.1 for every class, M (ratio [1.2, 1.1,
+    #   0.8, 0.9]), floor_min 0: theta = floor = 0.5 * min(1, ratio)
+    #   = [0.5, 0.5, 0.4, 0.45]: the classes scored at least at the average
+    #   keep tau_min
+    close(thr(M, w=[9.0] * 4, floor_min=0.0), [0.5, 0.5, 0.4, 0.45])
+    # with an unseen class, m = [0.8, 0.6, -, 0.2], score term alone:
+    #   'floor': ratio = [2, 1.5, 0, 0.5], 0.9 * ratio = [1.8, 1.35, 0, 0.45]
+    #     floor = max(0.3, 0.5 * [1, 1, 0, 0.5]) = [0.5, 0.5, 0.3, 0.3]
+    #     -> [0.9, 0.9, 0.3, 0.45]: the unseen class gets floor_min
+    #   'tau': ratio = [1.5, 1.125, 1, 0.375],
+    #     0.9 * ratio = [1.35, 1.0125, 0.9, 0.3375]
+    #     floor = max(0.3, 0.5 * [1, 1, 1, 0.375]) = [0.5, 0.5, 0.5, 0.3]
+    #     -> [0.9, 0.9, 0.9, 0.3375]
+    seen = [True, True, False, True]
+    m2 = [0.8, 0.6, 0.0, 0.2]
+    close(thr(m2, seen, w=None, floor_min=0.3), [0.9, 0.9, 0.3, 0.45])
+    close(thr(m2, seen, w=None, floor_min=0.3, unseen_classes='tau'),
+          [0.9, 0.9, 0.9, 0.3375])
+    # nothing seen: ratio 1, floor tau_min
+    close(thr([0.0] * 4, [False] * 4, w=None, floor_min=0.3), [0.9] * 4)
+    close(thr([0.0] * 4, [False] * 4, w=w, use_score_term=False,
+              floor_min=0.3), [0.9, 0.6, 0.5, 0.5])
+
+
+def test_thresholds_new_options_validation():
+    with pytest.raises(ValueError, match='unseen_classes'):
+        thr(unseen_classes='zero')
+    with pytest.raises(ValueError, match='unseen_classes'):
+        thr(unseen_classes=None)
+    with pytest.raises(ValueError, match='floor_min'):
+        thr(floor_min=0.6)  # > tau_min = 0.5
+    with pytest.raises(ValueError, match='floor_min'):
+        thr(floor_min=-0.1)
+    with pytest.raises(ValueError, match='floor_min'):
+        thr(tau=0.6, tau_min=0.35, floor_min=0.4)
+    # the bounds themselves are allowed
+    # M, W, floor_min 0: floor = 0.5 * min(1, [1.2, 1.1, 0.8, 0.9])
+    #   = [0.5, 0.5, 0.4, 0.45]; max with [1.08, 0.6, 0.72, 0.45]
+    close(thr(floor_min=0.0), [0.9, 0.6, 0.72, 0.45])
+    close(thr(floor_min=TAU_MIN), [0.9, 0.6, 0.72, 0.5])
+    with pytest.raises(ValueError, match='unseen_classes'):
+        ClassThresholds(4, unseen_classes='ignore')
+    # a ClassThresholds with floor_min > tau_min is refused when built
+    with pytest.raises(ValueError, match='floor_min'):
+        ClassThresholds(4, floor_min=0.6)
+
+
+def test_class_thresholds_rejects_floor_min_above_tau_min_when_built():
+    """A misconfigured floor should fail when the module is built, not at
+    the first thresholds() call (after the SSOD warm-up in training)."""
+    with pytest.raises(ValueError, match='floor_min'):
+        ClassThresholds(4, tau_min=0.5, floor_min=0.6)
+
+
+def naive_gbt_thresholds(m: List[float], seen: List[bool], w, tau: float,
+                         tau_min: float, use_score_term: bool,
+                         use_weight_term: bool, unseen_classes: str,
+                         floor_min) -> List[float]:
+    """Per-class python loop of the documented GbT formula."""
+    n = len(m)
+    if unseen_classes == 'floor':
+        total = 0.0
+        for c in range(n):
+            total += m[c] if seen[c] else 0.0
+        mbar = total / n
+    else:
+        seen_means = [m[c] for c in range(n) if seen[c]]
+        mbar = sum(seen_means) / len(seen_means) if seen_means else 0.0
+    out = []
+    for c in range(n):
+        if mbar <= 0:
+            ratio = 1.0
+        elif seen[c]:
+            ratio = m[c] / mbar
+        else:
+            ratio = 0.0 if unseen_classes == 'floor' else 1.0
+        theta = tau
+        if use_score_term:
+            theta = min(theta, tau * ratio)
+        if use_weight_term and w is not None:
+            theta = min(theta, tau / w[c])
+        if floor_min is None:
+            floor = tau_min
+        else:
+            floor = max(floor_min, tau_min * min(1.0, ratio))
+        out.append(min(max(theta, floor), tau))
+    return out
+
+
+@pytest.mark.parametrize('unseen_classes', ['floor', 'tau'])
+@pytest.mark.parametrize('adaptive', [False, True])
+@pytest.mark.parametrize('weights', [False, True])
+def test_thresholds_match_naive_loop(unseen_classes, adaptive, weights):
+    rng = np.random.default_rng(
+        [('floor', 'tau').index(unseen_classes),
+         int(adaptive), int(weights)])
+    checked = 0
+    for trial in range(200):
+        n = int(rng.integers(1, 13))
+        m = rng.uniform(0.0, 1.0, n)
+        if trial % 10 == 0:
+            seen = np.zeros(n, dtype=bool)  # nothing seen yet
+        elif trial % 10 == 1:
+            seen = np.ones(n, dtype=bool)
+        else:
+            seen = rng.uniform(size=n) < 0.7
+        m = np.where(seen, m, rng.uniform(0.0, 1.0, n) * (trial % 2))
+        tau = float(rng.uniform(0.3, 1.0))
+        tau_min = float(rng.uniform(0.0, tau))
+        floor_min = float(rng.uniform(0.0, tau_min)) if adaptive else None
+        w = rng.uniform(1 / 3, 5.0, n) if weights else None
+        use_score = bool(trial % 4 != 2)
+        use_weight = bool(trial % 4 != 3)
+        out = gbt_thresholds(
+            torch.from_numpy(m), torch.from_numpy(seen),
+            None if w is None else torch.from_numpy(w), tau=tau,
+            tau_min=tau_min, use_score_term=use_score,
+            use_weight_term=use_weight, unseen_classes=unseen_classes,
+            floor_min=floor_min)
+        ref = naive_gbt_thresholds(m.tolist(), seen.tolist(),
+                                   None if w is None else w.tolist(), tau,
+                                   tau_min, use_score, use_weight,
+                                   unseen_classes, floor_min)
+        assert out.dtype == D
+        close(out, ref, rtol=1e-12, atol=1e-12)
+        low = tau_min if floor_min is None else floor_min
+        assert bool((out >= low - 1e-15).all()) and bool(
+            (out <= tau).all())
+        checked += int(((out > low) & (out < tau)).sum())
+    assert checked > 50  # the thresholds are not all clamped
 
 
 def test_thresholds_dtype_detach_and_validation():
@@ -326,3 +532,37 @@ def test_class_thresholds_module_and_state_dict_round_trip():
     off = ClassThresholds(4, use_score_term=False, use_weight_term=False)
     off.load_state_dict(sd)
     close(off.thresholds(w), [0.9] * 4)
+
+
+def test_class_thresholds_new_options_and_lowest_threshold():
+    ct = ClassThresholds(4)
+    assert ct.unseen_classes == 'floor' and ct.floor_min is None
+    assert ct.lowest_threshold == 0.5  # tau_min
+    assert "unseen_classes='floor'" in repr(ct)
+    # class 2 never detected: 'floor' mode gives it tau_min (see
+    # test_thresholds_unseen_floor_reference: [0.9, 0.6, 0.5, 0.5])
+    m = [0.72, 0.66, 0.0, 0.54]
+    labels = torch.tensor([0, 1, 3])
+    ct.update(labels, torch.tensor([m[0], m[1], m[3]], dtype=D))
+    assert ct.score_means.seen.tolist() == [True, True, False, True]
+    close(ct.thresholds(torch.tensor(W)), [0.9, 0.6, 0.5, 0.5],
+          rtol=1e-6, atol=1e-7)
+    old = ClassThresholds(4, unseen_classes='tau')
+    old.load_state_dict(ct.state_dict())
+    # 'tau' mode, mbar = 1.92 / 3 = 0.64: [0.9, 0.6, 0.75, 0.5]
+    close(old.thresholds(torch.tensor(W)), [0.9, 0.6, 0.75, 0.5],
+          rtol=1e-6, atol=1e-7)
+    adaptive = ClassThresholds(4, floor_min=0.3)
+    assert adaptive.lowest_threshold == 0.3 and adaptive.tau_min == 0.5
+    assert 'floor_min=0.3' in repr(adaptive)
+    adaptive.load_state_dict(ct.state_dict())
+    # 'floor' + floor_min 0.3: ratio = [1.5, 1.375, 0, 1.125],
+    #   floor = max(0.3, 0.5 * [1, 1, 0, 1]) = [0.5, 0.5, 0.3, 0.5]
+    #   min(score, weight) = [1.35, 0.6, 0, 0.45] -> [0.9, 0.6, 0.3, 0.5]
+    close(adaptive.thresholds(torch.tensor(W)), [0.9, 0.6, 0.3, 0.5],
+          rtol=1e-6, atol=1e-7)
+    # the state_dict still holds only the running means
+    assert set(adaptive.state_dict()) == {'score_means.mean',
+                                          'score_means.count'}
+    tight = ClassThresholds(4, tau=0.6, tau_min=0.35, floor_min=0.35)
+    assert tight.lowest_threshold == 0.35

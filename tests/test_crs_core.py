@@ -374,3 +374,55 @@ def test_pool_merge_across_two_processes(tmp_path):
     # rank 1's view of image 7 won
     assert torch.equal(ref.classes[7], batches[1][1][1][0])
     assert ref.num_images_with_labels() > 0
+
+
+# --------------------------------------------------------------------------
+# margins of the kept pseudo boxes (crs_margins)
+
+
+def test_crs_margins_hand_values():
+    from cissod.datasets.samplers.class_rebalancing import (MARGIN_MODES,
+                                                            crs_margins)
+    assert MARGIN_MODES == ('score_minus_threshold', 'normalized')
+    # values exact in binary floating point
+    scores = torch.tensor([0.875, 0.75, 0.625, 0.5, 0.9375])
+    thresholds = torch.tensor([0.75, 0.5, 0.5, 0.5, 0.875])
+    # reference: s - theta = [0.125, 0.25, 0.125, 0.0, 0.0625]
+    ref = crs_margins(scores, thresholds, 'score_minus_threshold')
+    assert ref.dtype == torch.float32
+    assert ref.tolist() == [0.125, 0.25, 0.125, 0.0, 0.0625]
+    # the default mode is the reference
+    assert torch.equal(crs_margins(scores, thresholds), ref)
+    # normalized: (s - theta) / (1 - theta)
+    #   = [0.125 / 0.25, 0.25 / 0.5, 0.125 / 0.5, 0 / 0.5, 0.0625 / 0.125]
+    #   = [0.5, 0.5, 0.25, 0.0, 0.5]
+    norm = crs_margins(scores, thresholds, 'normalized')
+    assert norm.dtype == torch.float32
+    assert norm.tolist() == [0.5, 0.5, 0.25, 0.0, 0.5]
+    # float64 in, float64 out; theta = 0.9, s = 0.95: 0.05 and 0.5
+    s64 = torch.tensor([0.95], dtype=D)
+    t64 = torch.tensor([0.9], dtype=D)
+    torch.testing.assert_close(crs_margins(s64, t64),
+                               torch.tensor([0.05], dtype=D))
+    torch.testing.assert_close(crs_margins(s64, t64, 'normalized'),
+                               torch.tensor([0.5], dtype=D))
+    # theta = 1 does not divide by zero (1 - theta clamped to 1e-6)
+    one = crs_margins(torch.tensor([1.0]), torch.tensor([1.0]), 'normalized')
+    assert one.tolist() == [0.0] and bool(torch.isfinite(one).all())
+    # a box at the top of its range gets its class factor in full:
+    #   s = 1 -> normalized margin 1 for every theta < 1
+    theta = torch.tensor([0.1, 0.5, 0.9, 0.99], dtype=D)
+    torch.testing.assert_close(
+        crs_margins(torch.ones(4, dtype=D), theta, 'normalized'),
+        torch.ones(4, dtype=D))
+    # empty input
+    assert crs_margins(torch.zeros(0), torch.zeros(0), 'normalized').numel() \
+        == 0
+
+
+def test_crs_margins_bad_mode():
+    from cissod.datasets.samplers.class_rebalancing import crs_margins
+    with pytest.raises(ValueError, match='margin mode'):
+        crs_margins(torch.ones(2), torch.zeros(2), 'ratio')
+    with pytest.raises(ValueError, match='normalized'):
+        crs_margins(torch.ones(2), torch.zeros(2), 'Normalized')

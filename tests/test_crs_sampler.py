@@ -141,7 +141,7 @@ def test_batches_have_sources_in_order_and_one_group():
 def test_unlabeled_draw_frequencies_follow_weights():
     # one aspect-ratio group, so unlabeled image j is drawn w.p. w_j / sum(w)
     dataset = make_concat(num_labeled=5, num_unlabeled=20, portrait_every=0)
-    sampler = make_sampler(dataset, seed=123)
+    sampler = make_sampler(dataset, seed=123, repeat_mode='proportional')
     weights = torch.linspace(0.5, 4.0, 20, dtype=torch.float64)
     weights[3] = 0.0  # never drawn
     sampler.set_source_weights(1, weights, start_batch=0)
@@ -160,6 +160,49 @@ def test_unlabeled_draw_frequencies_follow_weights():
     # deterministic). Wrong proportions fail by far: e.g. uniform draws give
     # chi2 of several thousand with 50k draws.
     assert chi2 < 42.31, chi2
+
+
+def _chi2(counts: torch.Tensor, probs: torch.Tensor) -> float:
+    expected = probs / probs.sum() * counts.sum()
+    keep = expected > 0
+    assert (counts[~keep] == 0).all()
+    return (((counts - expected)**2)[keep] / expected[keep]).sum().item()
+
+
+def test_default_ceil_repeats_draw_like_class_balanced_dataset():
+    """The default (the reference's semantics): labeled images are drawn
+    as often as in mmengine's ClassBalancedDataset over the same images,
+    i.e. in proportion to ceil(r(I)); proportional draws are rejected."""
+    cat_ids = [[0], [0], [0, 1], [0], [2], [0], [0, 3], [0], [1], [0]]
+    labeled = ToyDetDataset(make_infos(len(cat_ids), cat_ids=cat_ids))
+    unlabeled = ToyDetDataset(make_infos(8))
+    dataset = ConcatDataset([labeled, unlabeled])
+    sampler = make_sampler(dataset, seed=5, labeled_rfs_threshold=0.3)
+    assert sampler.repeat_mode == 'ceil'
+    factors = rfs_image_factors(cat_ids, 0.3)
+    assert ((factors > 1) & (factors < 2)).any()  # where ceil matters
+    cbd = ClassBalancedDataset(
+        ToyDetDataset(make_infos(len(cat_ids), cat_ids=cat_ids)),
+        oversample_thr=0.3)
+    cbd_counts = torch.bincount(torch.tensor(cbd.repeat_indices),
+                                minlength=len(cat_ids)).double()
+    assert cbd_counts.tolist() == torch.ceil(factors).tolist()
+    counts = torch.zeros(len(cat_ids), dtype=torch.float64)
+    for batch in take_batches(iter(sampler), sampler, 20_000):
+        counts[batch[0]] += 1
+    # 10 cells -> 9 degrees of freedom, 27.88 is the 0.999 quantile
+    assert _chi2(counts, cbd_counts) < 27.88
+    assert _chi2(counts, factors) > 200  # proportional draws differ
+    proportional = make_sampler(dataset, seed=5, labeled_rfs_threshold=0.3,
+                                repeat_mode='proportional')
+    counts_p = torch.zeros(len(cat_ids), dtype=torch.float64)
+    for batch in take_batches(iter(proportional), proportional, 20_000):
+        counts_p[batch[0]] += 1
+    assert _chi2(counts_p, factors) < 27.88
+    # the stored weights stay the repeat factors in both modes
+    assert torch.equal(sampler.weights(0), factors)
+    with pytest.raises(ValueError, match='repeat_mode'):
+        make_sampler(dataset, repeat_mode='floor')
 
 
 def test_rank_shares_interleave_into_the_single_stream(monkeypatch):

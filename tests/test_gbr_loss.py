@@ -107,7 +107,10 @@ def test_wrong_number_of_logits_is_a_clear_error():
         ours(torch.randn(4, C + 1), torch.zeros(4, dtype=torch.long))
 
 
-def test_jacobi_solver_loss_counted_once():
+def test_jacobi_solver_loss_from_both_branches_as_the_reference():
+    """The reference trains its Jacobi module from the labeled and the
+    unlabeled loss: both branches emit the solver loss (the detector then
+    weights it by sup_weight / unsup_weight); a branch-less pass does not."""
     ours = _loss(warmup_iters=1, solver=dict(type='jacobi'))
     logits, labels, lw = _batch(6)
     ours(logits, labels, lw)
@@ -115,9 +118,14 @@ def test_jacobi_solver_loss_counted_once():
     out = ours(logits, labels, lw)
     assert set(out) == {'loss_cls', 'loss_gbr_solver'}
     assert out['loss_gbr_solver'].requires_grad
+    assert float(out['loss_gbr_solver']) > 0.0
     with gbr_branch('unlabeled', 4.0):
         out_u = ours(logits, labels, lw)
-    assert float(out_u['loss_gbr_solver']) == 0.0
+    assert out_u['loss_gbr_solver'].requires_grad
+    assert float(out_u['loss_gbr_solver']) == float(out['loss_gbr_solver'])
+    with gbr_branch(None):
+        out_none = ours(logits, labels, lw)
+    assert float(out_none['loss_gbr_solver']) == 0.0
 
 
 @pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])

@@ -38,13 +38,46 @@ from torch import Tensor
 from .pseudo_label_pool import PseudoLabelPool
 
 __all__ = [
-    'crs_lambda', 'crs_class_frequencies', 'crs_class_factors',
+    'MARGIN_MODES', 'crs_margins', 'crs_lambda', 'crs_class_frequencies', 'crs_class_factors',
     'crs_image_factors', 'compute_crs_factors'
 ]
 
 # elements per block of :func:`crs_image_factors`: just below torch's
 # intra-op grain size (32768), so that every op on a block runs serially
 BLOCK_ELEMENTS = 32000
+
+
+#: How a kept pseudo box's margin is measured (see :func:`crs_margins`).
+MARGIN_MODES = ('score_minus_threshold', 'normalized')
+
+
+def crs_margins(scores: Tensor, thresholds: Tensor,
+                mode: str = 'score_minus_threshold') -> Tensor:
+    """Margins of kept pseudo boxes, the CrS image-factor weights.
+
+    * ``'score_minus_threshold'`` (the reference): ``score - theta_c``, at
+      most ``1 - theta_c`` (0.1 at theta = 0.9), so ``r_c * margin > 1``
+      needs ``r_c > 1 / (1 - theta_c)``.
+    * ``'normalized'`` (an option): ``(score - theta_c) / (1 - theta_c)``
+      in [0, 1]: how far the score lies between its class threshold and
+      certainty, so that a confident box of a rare class passes its full
+      ``r_c`` to its image whatever the threshold.
+
+    Args:
+        scores (Tensor): ``(M,)`` scores of the kept pseudo boxes.
+        thresholds (Tensor): ``(M,)`` the class threshold of each box.
+        mode (str): one of :data:`MARGIN_MODES`.
+
+    Returns:
+        Tensor: ``(M,)`` margins, same dtype as ``scores``.
+    """
+    margin = scores - thresholds
+    if mode == 'score_minus_threshold':
+        return margin
+    if mode == 'normalized':
+        return margin / (1.0 - thresholds).clamp(min=1e-6)
+    raise ValueError(f'margin mode must be one of {MARGIN_MODES}, got '
+                     f'{mode!r}')
 
 
 def crs_lambda(iter: int, max_iters: int, gamma: float) -> float:  # noqa: A002

@@ -37,9 +37,17 @@ Compared with mmdet's per-epoch permutations (every image exactly once per
 pass), drawing with replacement has the same expected number of draws per
 image (proportional to its weight, uniform when all weights are 1) but a
 random count over any finite window. It is what makes the stream a pure
-function of the batch index and lets weights change at any batch. RFS on
-the labeled source draws in proportion to r(I) itself, where mmengine's
-``ClassBalancedDataset`` repeats each image ``ceil(r(I))`` times.
+function of the batch index and lets weights change at any batch.
+
+Repeat semantics
+----------------
+The weights a caller sets are *repeat factors* r(I) >= 0 (RFS on the
+labeled source, CrS on the unlabeled one). With ``repeat_mode='ceil'``
+(the default, as the reference and mmengine's ``ClassBalancedDataset``)
+image I is drawn in proportion to ``ceil(r(I))``: the same expected
+frequencies as a dataset that repeats every image ``ceil(r(I))`` times and
+is sampled uniformly. ``repeat_mode='proportional'`` draws in proportion to
+r(I) itself, which is much weaker for r in (1, 2] (1.1x instead of 2x).
 
 Weight updates
 --------------
@@ -68,7 +76,10 @@ from mmdet.registry import DATA_SAMPLERS
 
 from .repeat_factors import rfs_image_factors
 
-__all__ = ['ClassRebalancingMultiSourceSampler', 'batch_seed']
+__all__ = [
+    'ClassRebalancingMultiSourceSampler', 'batch_seed', 'draw_weights',
+    'REPEAT_MODES'
+]
 
 #: Aspect-ratio groups: 0 (width < height) and 1 (width >= height).
 NUM_GROUPS = 2
@@ -101,6 +112,30 @@ def num_per_source(batch_size: int,
     return nums
 
 
+#: How repeat factors become draw weights (see the module docstring).
+REPEAT_MODES = ('ceil', 'proportional')
+
+
+def draw_weights(factors: Tensor, repeat_mode: str = 'ceil') -> Tensor:
+    """Draw weights of images with repeat factors ``factors``.
+
+    Args:
+        factors (Tensor): ``(N,)`` repeat factors ``r(I) >= 0``.
+        repeat_mode (str): ``'ceil'``: ``ceil(r(I))``, the number of copies
+            mmengine's ``ClassBalancedDataset`` makes; ``'proportional'``:
+            ``r(I)``.
+
+    Returns:
+        Tensor: ``(N,)`` draw weights, same dtype.
+    """
+    if repeat_mode == 'ceil':
+        return torch.ceil(factors)
+    if repeat_mode == 'proportional':
+        return factors
+    raise ValueError(f'repeat_mode must be one of {REPEAT_MODES}, got '
+                     f'{repeat_mode!r}')
+
+
 def aspect_ratio_groups(dataset) -> Tensor:
     """Group of every image: 0 if width < height else 1; shape (N,) int64."""
     groups = []
@@ -116,10 +151,11 @@ class _WeightTable:
 
     Attributes:
         start (int): first local batch that uses the table.
-        weights (Tensor): per-image weights of the source, (N_source,)
-            float64.
+        weights (Tensor): per-image repeat factors of the source,
+            (N_source,) float64.
         cdfs (list[Tensor]): per group, the float64 cumulative sum of the
-            weights of the group's images, in group order.
+            draw weights (:func:`draw_weights` of the factors) of the
+            group's images, in group order.
     """
     start: int
     weights: Tensor
@@ -150,6 +186,9 @@ class ClassRebalancingMultiSourceSampler(Sampler):
             their repeat factors. Uniform when None.
         crs_source (int): the source whose weights CrS updates (the
             unlabeled one).
+        repeat_mode (str): ``'ceil'`` (default, the reference and
+            ``ClassBalancedDataset``) or ``'proportional'``: how repeat
+            factors become draw weights (:func:`draw_weights`).
     """
 
     def __init__(self,
@@ -159,7 +198,8 @@ class ClassRebalancingMultiSourceSampler(Sampler):
                  shuffle: bool = True,
                  seed: Optional[int] = None,
                  labeled_rfs_threshold: Optional[float] = None,
-                 crs_source: int = 1) -> None:
+                 crs_source: int = 1,
+                 repeat_mode: str = 'ceil') -> None:
         if not hasattr(dataset, 'cumulative_sizes'):
             raise TypeError(f'the dataset must be a ConcatDataset, got '
                             f'{type(dataset).__name__}')
@@ -178,6 +218,10 @@ class ClassRebalancingMultiSourceSampler(Sampler):
         if not 0 <= crs_source < num_sources:
             raise ValueError(f'crs_source {crs_source} is not a source index '
                              f'(0..{num_sources - 1})')
+        if repeat_mode not in REPEAT_MODES:
+            raise ValueError(f'repeat_mode must be one of {REPEAT_MODES}, '
+                             f'got {repeat_mode!r}')
+        self.repeat_mode = repeat_mode
         self.rank, self.world_size = get_dist_info()
         self.dataset = dataset
         self.batch_size = batch_size
@@ -249,8 +293,9 @@ class ClassRebalancingMultiSourceSampler(Sampler):
         if not (torch.isfinite(weights).all() and (weights >= 0).all()):
             raise ValueError(f'weights of source {source} must be finite '
                              'and >= 0')
+        draw = draw_weights(weights, self.repeat_mode)
         cdfs = [
-            torch.cumsum(weights[inds], 0)
+            torch.cumsum(draw[inds], 0)
             for inds in self.group_indices[source]
         ]
         if self.num_per_source[source] > 0:

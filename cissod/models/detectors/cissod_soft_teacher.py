@@ -1,6 +1,8 @@
 """``CISSODSoftTeacher``: mmdet's Soft Teacher with GbR, GbT and CrS."""
 from typing import Optional, Tuple
 
+import torch
+
 from mmdet.models.detectors import SoftTeacher
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
@@ -25,6 +27,11 @@ class CISSODSoftTeacher(ClassImbalanceMixin, SoftTeacher):
       class c with ``score > theta_c`` after the SSOD warm-up (RPN pseudo
       labels keep ``rpn_pseudo_thr``, regression keeps the uncertainty
       filter).
+    * GbT statistics: :meth:`teacher_detections` re-runs the teacher's RPN
+      and RoI head on the teacher features Soft Teacher already computed,
+      because Soft Teacher drops the detections below
+      ``pseudo_label_initial_score_thr`` in place, and the reference feeds
+      every RoI-head detection (test ``score_thr``) to the class scores.
     * CrS: ``get_pseudo_instances`` publishes the kept pseudo labels for
       :class:`~cissod.engine.hooks.ClassRebalancingHook`.
 
@@ -48,6 +55,23 @@ class CISSODSoftTeacher(ClassImbalanceMixin, SoftTeacher):
             init_cfg=init_cfg)
         self.init_class_imbalance(**dict(cissod_cfg or {}))
 
+    @torch.no_grad()
+    def teacher_detections(self, samples: SampleList,
+                           batch_info: Optional[dict]
+                           ) -> Tuple[Tensor, Tensor]:
+        """Labels ``(D,)`` and scores ``(D,)`` of every detection of the
+        teacher's RoI head (``test_cfg.rcnn``: score_thr, NMS,
+        max_per_img) on this batch, recomputed from ``batch_info['feat']``
+        (the teacher in eval mode is deterministic, so these are the
+        detections Soft Teacher filtered; the backbone is not run again)."""
+        feats = batch_info['feat']
+        teacher = self.teacher
+        rpn_results = teacher.rpn_head.predict(feats, samples, rescale=False)
+        results = teacher.roi_head.predict(
+            feats, rpn_results, samples, rescale=False)
+        return (torch.cat([r.labels for r in results]).long(),
+                torch.cat([r.scores for r in results]).float())
+
     def rcnn_cls_loss_by_pseudo_instances(self, x: Tuple[Tensor],
                                           unsup_rpn_results_list: InstanceList,
                                           batch_data_samples: SampleList,
@@ -60,7 +84,14 @@ class CISSODSoftTeacher(ClassImbalanceMixin, SoftTeacher):
     def rcnn_reg_loss_by_pseudo_instances(
             self, x: Tuple[Tensor], unsup_rpn_results_list: InstanceList,
             batch_data_samples: SampleList) -> dict:
-        """Soft Teacher's regression loss; records no GbR statistics."""
+        """Soft Teacher's regression loss; records no GbR statistics.
+
+        With the class-adaptive GbT floor, ``pseudo_label_initial_score_thr``
+        is lowered below GbT's ``tau_min`` so that low-scored classes reach
+        the classification loss; regression still sees only the boxes above
+        ``tau_min``, as with the reference's fixed floor.
+        """
+        samples = self.candidates_above_floor(batch_data_samples)
         with gbr_branch(None):
             return super().rcnn_reg_loss_by_pseudo_instances(
-                x, unsup_rpn_results_list, batch_data_samples)
+                x, unsup_rpn_results_list, samples)

@@ -10,13 +10,16 @@ SemiBaseDetector)``); :class:`~.CISSODSoftTeacher` is the Soft Teacher one.
   classifier's ``loss_cls`` records each branch's gradient matrix once per
   iteration (Soft Teacher's regression-only pass records nothing, see
   :class:`~.CISSODSoftTeacher`). With a plain ``loss_cls`` this is a no-op.
-* **GbT** (DESIGN.md §2.5): every teacher detection kept as a pseudo-label
-  candidate (score above ``pseudo_label_initial_score_thr``) updates the
-  per-class running mean score
-  (:class:`~cissod.models.thresholds.ClassThresholds`, summed over ranks).
+* **GbT** (docs/cissod.md): every detection the teacher's RoI head
+  returns (its test ``score_thr``, before Soft Teacher's
+  ``pseudo_label_initial_score_thr`` filter, as the reference does;
+  ``gbt.score_source='detections'``) updates the per-class running mean
+  score (:class:`~cissod.models.thresholds.ClassThresholds`, summed over
+  ranks). ``score_source='candidates'`` uses only the detections above
+  ``pseudo_label_initial_score_thr`` (an option).
   After the SSOD warm-up the RoI-classification pseudo labels of class c
   are kept when ``score > theta_c`` instead of ``score > cls_pseudo_thr``.
-* **CrS** (DESIGN.md §2.6): after the SSOD warm-up, the kept pseudo labels
+* **CrS** (docs/cissod.md): after the SSOD warm-up, the kept pseudo labels
   of every unlabeled image (class, margin = score - theta_c) are published
   in :attr:`last_pseudo_labels`, which
   :class:`~cissod.engine.hooks.ClassRebalancingHook` merges into its pool.
@@ -26,8 +29,9 @@ Config (``cissod_cfg`` of the detector)::
     cissod_cfg=dict(
         ssod_warmup_iters=12000,        # GbT and the CrS pool start here
         gbr=True,                       # set GbR branches
-        gbt=dict(enable=True, use_score_term=True, use_weight_term=True,
-                 exact_count=1000, momentum=0.999),
+        gbt=dict(enable=True, score_source='detections',
+                 use_score_term=True, use_weight_term=True,
+                 unseen_classes='floor', exact_count=1000, momentum=0.999),
         crs=dict(enable=True))
 
 The current iteration is read from mmengine's message hub (``'iter'``, set
@@ -40,14 +44,31 @@ from typing import Iterator, List, Optional, Tuple
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
 from mmdet.structures import SampleList
+from ...datasets.samplers.class_rebalancing import MARGIN_MODES, crs_margins
 from ..losses import find_balancers, gbr_branch
 from ..thresholds import ClassThresholds
 
-__all__ = ['ClassImbalanceMixin', 'PseudoLabelBatch']
+__all__ = ['ClassImbalanceMixin', 'PseudoLabelBatch', 'SCORE_SOURCES']
+
+#: Where GbT's running class scores come from: every detection of the
+#: teacher's RoI head (the reference) or only the pseudo-label candidates
+#: above ``pseudo_label_initial_score_thr``.
+SCORE_SOURCES = ('detections', 'candidates')
+
+#: ``cissod_cfg.preset``: the defaults of the GbT and CrS options. Keys set
+#: explicitly in ``cissod_cfg.gbt`` / ``cissod_cfg.crs`` win over them.
+#: ``'reference'`` is the authors' method; ``'improved'`` adds our options
+#: (docs/cissod.md, "Improvements"): a class-adaptive GbT floor down to 0.3
+#: and CrS margins normalised by ``1 - theta_c``.
+PRESETS = {
+    'reference': dict(gbt=dict(), crs=dict()),
+    'improved': dict(
+        gbt=dict(floor_min=0.3), crs=dict(margin='normalized')),
+}
 
 
 @dataclass
@@ -102,7 +123,8 @@ class ClassImbalanceMixin:
                              ssod_warmup_iters: int = 0,
                              gbr: bool = True,
                              gbt: Optional[dict] = None,
-                             crs: Optional[dict] = None) -> None:
+                             crs: Optional[dict] = None,
+                             preset: str = 'reference') -> None:
         """Set up the CISSOD modules.
 
         Args:
@@ -110,29 +132,73 @@ class ClassImbalanceMixin:
                 applied and CrS pseudo labels recorded.
             gbr (bool): run the losses in GbR branches.
             gbt (dict, optional): ``enable`` (default True),
-                ``use_score_term``, ``use_weight_term``, ``exact_count``,
-                ``momentum`` (see :class:`ClassThresholds`).
-            crs (dict, optional): ``enable`` (default True).
+                ``score_source`` (``'detections'``, the reference, or
+                ``'candidates'``), ``detection_score_thr`` (0.05: the
+                detections with a higher score feed the class scores, as
+                the reference's test ``score_thr``), ``tau_min`` (default
+                ``pseudo_label_initial_score_thr``) and the arguments of
+                :class:`ClassThresholds` (``use_score_term``,
+                ``use_weight_term``, ``unseen_classes``, ``floor_min``,
+                ``exact_count``, ``momentum``).
+            crs (dict, optional): ``enable`` (default True), ``margin``
+                (``'score_minus_threshold'``, the reference, or
+                ``'normalized'``, see :func:`crs_margins`).
+            preset (str): ``'reference'`` (default) or ``'improved'``
+                (:data:`PRESETS`): defaults of the ``gbt`` / ``crs``
+                options.
+
+        With a class-adaptive GbT floor below
+        ``pseudo_label_initial_score_thr``, that candidate threshold is
+        lowered to the floor once, here (Soft Teacher drops every pseudo box
+        below it before GbT sees them); GbT's ``tau_min`` and the regression
+        pseudo labels keep the configured value.
         """
         if ssod_warmup_iters < 0:
             raise ValueError('ssod_warmup_iters must be >= 0, got '
                              f'{ssod_warmup_iters}')
-        gbt = dict(gbt or {})
-        crs = dict(crs or {})
+        if preset not in PRESETS:
+            raise ValueError(f'cissod_cfg.preset must be one of '
+                             f'{sorted(PRESETS)}, got {preset!r}')
+        self.cissod_preset = preset
+        gbt = {**PRESETS[preset]['gbt'], **dict(gbt or {})}
+        crs = {**PRESETS[preset]['crs'], **dict(crs or {})}
         self.ssod_warmup_iters = int(ssod_warmup_iters)
         self.use_gbr = bool(gbr)
         self.use_gbt = bool(gbt.pop('enable', True))
+        self.gbt_score_source = gbt.pop('score_source', 'detections')
+        self.gbt_detection_score_thr = float(
+            gbt.pop('detection_score_thr', 0.05))
+        if self.gbt_score_source not in SCORE_SOURCES:
+            raise ValueError(
+                f'cissod_cfg.gbt.score_source must be one of {SCORE_SOURCES}'
+                f', got {self.gbt_score_source!r}')
         self.use_crs = bool(crs.pop('enable', True))
+        self.crs_margin = crs.pop('margin', 'score_minus_threshold')
+        if self.crs_margin not in MARGIN_MODES:
+            raise ValueError(f'cissod_cfg.crs.margin must be one of '
+                             f'{MARGIN_MODES}, got {self.crs_margin!r}')
         if crs:
             raise ValueError(f'unknown cissod_cfg.crs keys {sorted(crs)}; '
                              'CrS options belong to ClassRebalancingHook')
         num_classes = self.student.roi_head.bbox_head.num_classes
         cfg = self.semi_train_cfg
+        initial_thr = float(cfg.get('pseudo_label_initial_score_thr', 0.5))
         self.class_thresholds = ClassThresholds(
             num_classes,
             tau=float(cfg.get('cls_pseudo_thr', 0.9)),
-            tau_min=float(cfg.get('pseudo_label_initial_score_thr', 0.5)),
+            tau_min=float(gbt.pop('tau_min', initial_thr)),
             **gbt)
+        lowest = self.class_thresholds.lowest_threshold
+        if self.use_gbt and lowest < initial_thr:
+            # the detector's own copy: the caller's config stays as it is
+            self.semi_train_cfg = cfg = copy.deepcopy(cfg)
+            cfg['pseudo_label_initial_score_thr'] = lowest
+            print_log(
+                f'cissod: GbT class-adaptive floor down to {lowest}: '
+                'pseudo-label candidates are kept from score > '
+                f'{lowest} (pseudo_label_initial_score_thr was '
+                f'{initial_thr}; regression keeps > {initial_thr})',
+                logger='current')
         # cumulative kept RoI-classification pseudo labels per class (summed
         # over ranks); a buffer so that checkpoints carry it
         self.register_buffer('pseudo_label_counts',
@@ -206,8 +272,33 @@ class ClassImbalanceMixin:
         samples, batch_info = super().get_pseudo_instances(
             batch_inputs, batch_data_samples)
         if self.training:
-            self._record_pseudo_labels(samples)
+            if self.gbt_score_source == 'detections':
+                det_labels, det_scores = self.teacher_detections(
+                    samples, batch_info)
+                keep = det_scores > self.gbt_detection_score_thr
+                det_labels, det_scores = det_labels[keep], det_scores[keep]
+            else:
+                det_labels, det_scores = self._candidates(samples)
+            self._record_pseudo_labels(samples, det_labels, det_scores)
         return samples, batch_info
+
+    def teacher_detections(self, samples: SampleList,
+                           batch_info: Optional[dict]
+                           ) -> Tuple[Tensor, Tensor]:
+        """Labels ``(D,)`` and scores ``(D,)`` of every detection the
+        teacher returned for this batch, before any pseudo-label filter.
+
+        ``SemiBaseDetector`` keeps the teacher's predictions unfiltered, so
+        they are the pseudo instances themselves; a detector that filters
+        them in ``get_pseudo_instances`` (Soft Teacher) overrides this.
+        """
+        return self._candidates(samples)
+
+    @staticmethod
+    def _candidates(samples: SampleList) -> Tuple[Tensor, Tensor]:
+        """Labels and scores of the pseudo instances of ``samples``."""
+        return (torch.cat([s.gt_instances.labels for s in samples]).long(),
+                torch.cat([s.gt_instances.scores for s in samples]).float())
 
     # ------------------------------------------------------------------
     # helpers
@@ -221,27 +312,38 @@ class ClassImbalanceMixin:
                                                               1.0))):
             yield
 
-    def _record_pseudo_labels(self, samples: SampleList) -> None:
-        """Update score statistics (all ranks) and publish kept labels."""
+    def _record_pseudo_labels(self, samples: SampleList, det_labels: Tensor,
+                              det_scores: Tensor) -> None:
+        """Update score statistics (all ranks) and publish kept labels.
+
+        Args:
+            samples (list[DetDataSample]): the pseudo-label candidates.
+            det_labels (Tensor): ``(D,)`` classes of the detections that
+                feed GbT's running class scores.
+            det_scores (Tensor): ``(D,)`` their scores.
+        """
         ct = self.class_thresholds
         n = ct.num_classes
         device = self.pseudo_label_counts.device
-        labels = torch.cat([s.gt_instances.labels for s in samples]).long()
-        scores = torch.cat([s.gt_instances.scores for s in samples]).float()
+        labels, scores = self._candidates(samples)
         labels, scores = labels.to(device), scores.to(device)
+        det_labels = det_labels.to(device).long()
+        det_scores = det_scores.to(device).double()
         thresholds = self.current_class_thresholds().to(device)
         kept = scores > thresholds[labels]
-        # one collective: [candidates per class, score sums, kept per class]
+        # one collective: [candidates per class, kept per class,
+        #                  detections per class, their score sums]
         stats = torch.cat([
             torch.bincount(labels, minlength=n).double(),
+            torch.bincount(labels[kept], minlength=n).double(),
+            torch.bincount(det_labels, minlength=n).double(),
             torch.zeros(n, dtype=torch.float64, device=device).index_add_(
-                0, labels, scores.double()),
-            torch.bincount(labels[kept], minlength=n).double()
+                0, det_labels, det_scores)
         ])
         if get_world_size() > 1:
             all_reduce(stats, op='sum')
-        counts, sums, kept_counts = stats.view(3, n)
-        ct.update_from_sums(counts, sums)
+        counts, kept_counts, det_counts, det_sums = stats.view(4, n)
+        ct.update_from_sums(det_counts, det_sums)
         self.pseudo_label_counts += kept_counts.round().long()
         box_image = torch.cat([
             torch.full((len(s.gt_instances), ), i, dtype=torch.long)
@@ -252,7 +354,8 @@ class ClassImbalanceMixin:
                 img_ids=[int(s.metainfo['img_id']) for s in samples],
                 box_image=box_image[kept],
                 labels=labels[kept],
-                margins=(scores - thresholds[labels])[kept],
+                margins=crs_margins(scores, thresholds[labels],
+                                    self.crs_margin)[kept],
                 thresholds=thresholds,
                 num_candidates=counts.round().long()))
 
@@ -271,6 +374,22 @@ class ClassImbalanceMixin:
             if len(inst) > 0:
                 thr = thresholds.to(inst.scores.device)[inst.labels.long()]
                 s.gt_instances = inst[inst.scores > thr]
+        return samples
+
+    def candidates_above_floor(self,
+                               batch_data_samples: SampleList) -> SampleList:
+        """The samples as they are, or, when GbT's class-adaptive floor
+        lets pseudo boxes below ``tau_min`` through, copies keeping only the
+        boxes with ``score > tau_min`` (for the losses GbT does not act on).
+        """
+        ct = self.class_thresholds
+        if ct.floor_min is None:
+            return batch_data_samples
+        samples = copy.deepcopy(batch_data_samples)
+        for s in samples:
+            inst = s.gt_instances
+            if len(inst) > 0:
+                s.gt_instances = inst[inst.scores > ct.tau_min]
         return samples
 
     @contextmanager

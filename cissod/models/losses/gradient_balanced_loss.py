@@ -106,8 +106,10 @@ class GradientBalancedLoss(nn.Module):
 
         Returns:
             Tensor | dict: the loss; with a learnable solver (``jacobi``), a
-            dict ``loss_cls`` + ``loss_gbr_solver`` (the solver's loss is
-            emitted by the labeled branch only, so it is counted once).
+            dict ``loss_cls`` + ``loss_gbr_solver``. As in the reference,
+            the labeled and the unlabeled branch both emit it, so the
+            detector weights it by ``sup_weight + unsup_weight``; outside a
+            branch (e.g. a regression-only pass) it is zero.
         """
         if cls_score.dim() != 2 or cls_score.shape[1] != self.num_classes + 1:
             raise ValueError(
@@ -133,7 +135,7 @@ class GradientBalancedLoss(nn.Module):
         if not balancer.solver.learnable:
             return loss
         solver_loss = balancer.solver_loss()
-        if branch.name != 'labeled':
+        if branch.name not in balancer.betas:
             solver_loss = solver_loss * 0.0
         return dict(loss_cls=loss, loss_gbr_solver=solver_loss)
 

@@ -225,18 +225,30 @@ def gbt_thresholds(mean_scores: Tensor,
                    tau: float = 0.9,
                    tau_min: float = 0.5,
                    use_score_term: bool = True,
-                   use_weight_term: bool = True) -> Tensor:
+                   use_weight_term: bool = True,
+                   unseen_classes: str = 'floor',
+                   floor_min: Optional[float] = None) -> Tensor:
     """Class-wise pseudo-label thresholds of GbT.
 
-        theta_c = clip( min( tau * m_c / mbar,  tau / w_c ),  tau_min, tau )
+        theta_c = clip( min( tau * m_c / mbar,  tau / w_c ),  floor_c, tau )
+
+    with ``floor_c = tau_min`` (the reference) or, with ``floor_min``, the
+    class-adaptive floor ``floor_c = max(floor_min, tau_min * min(1, m_c /
+    mbar))``.
 
     Decisions:
 
-    * ``mbar`` is the unweighted mean of ``m_c`` over the *seen* classes
-      only (an unseen class's ``m_c`` is meaningless, usually 0).
-    * The score term of an unseen class is ``tau`` (ratio 1). If no class is
-      seen, or ``mbar <= 0`` (all seen means are 0), the score term is
-      ``tau`` for every class.
+    * ``unseen_classes='floor'`` (the reference): a class without detections
+      has ``m_c = 0``, ``mbar`` is the mean of ``m_c`` over *all* ``n``
+      classes, so an unseen class gets the floor. ``unseen_classes='tau'``:
+      ``mbar`` is the mean over the *seen* classes only and an unseen class
+      has ratio 1 (score term ``tau``).
+    * If no class is seen, or ``mbar <= 0``, the score term is ``tau`` for
+      every class (the reference would divide by zero).
+    * ``floor_min`` (an option, not in the reference): a class the teacher
+      scores lower than the average class may go below ``tau_min``, down to
+      ``floor_min``; its detections need ``pseudo_label_initial_score_thr
+      <= floor_min`` to reach the classification loss at all.
     * A switched-off term (``use_score_term`` / ``use_weight_term`` False,
       or ``class_weights`` None) is left out of the min; with both off,
       ``theta_c = tau`` for every class.
@@ -254,11 +266,17 @@ def gbt_thresholds(mean_scores: Tensor,
             bound; ``0 <= tau_min <= tau``.
         use_score_term (bool): include ``tau * m_c / mbar``.
         use_weight_term (bool): include ``tau / w_c``.
+        unseen_classes (str): ``'floor'`` (reference) or ``'tau'``.
+        floor_min (float, optional): lowest class-adaptive floor,
+            ``0 <= floor_min <= tau_min``; None keeps the fixed floor
+            ``tau_min``.
 
     Returns:
-        Tensor: ``(n,)`` thresholds in ``[tau_min, tau]``.
+        Tensor: ``(n,)`` thresholds in ``[floor_min or tau_min, tau]``.
     """
     _check_taus(tau, tau_min)
+    _check_unseen(unseen_classes)
+    _check_floor_min(floor_min, tau_min)
     if not torch.is_tensor(mean_scores) or mean_scores.dim() != 1:
         raise ValueError('mean_scores must be a 1-D tensor (n,), got '
                          f'{getattr(mean_scores, "shape", mean_scores)}')
@@ -269,25 +287,55 @@ def gbt_thresholds(mean_scores: Tensor,
     out_dtype = (mean_scores.dtype
                  if mean_scores.is_floating_point() else torch.float32)
     m = mean_scores.detach().to(torch.float64)
+    ratio = _score_ratio(m, seen, unseen_classes)
     theta = torch.full_like(m, float(tau))
     if use_score_term:
-        theta = torch.minimum(theta, _score_term(m, seen, float(tau)))
+        theta = torch.minimum(theta, float(tau) * ratio)
     if use_weight_term and class_weights is not None:
         theta = torch.minimum(theta,
                               _weight_term(class_weights, n, float(tau), m))
-    return theta.clamp(float(tau_min), float(tau)).to(out_dtype)
+    if floor_min is None:
+        floor = torch.full_like(m, float(tau_min))
+    else:
+        floor = (float(tau_min) * ratio.clamp(max=1.0)).clamp(
+            min=float(floor_min))
+    return torch.maximum(theta, floor).clamp(max=float(tau)).to(out_dtype)
 
 
-def _score_term(m: Tensor, seen: Tensor, tau: float) -> Tensor:
-    """``tau * m_c / mbar`` on seen classes, ``tau`` elsewhere (float64)."""
+UNSEEN_CLASSES = ('floor', 'tau')
+
+
+def _check_unseen(unseen_classes: str) -> None:
+    if unseen_classes not in UNSEEN_CLASSES:
+        raise ValueError(f'unseen_classes must be one of {UNSEEN_CLASSES}, '
+                         f'got {unseen_classes!r}')
+
+
+def _check_floor_min(floor_min: Optional[float], tau_min: float) -> None:
+    if floor_min is not None and not 0.0 <= float(floor_min) <= float(
+            tau_min):
+        raise ValueError(f'need 0 <= floor_min <= tau_min, got floor_min='
+                         f'{floor_min}, tau_min={tau_min}')
+
+
+def _score_ratio(m: Tensor, seen: Tensor, unseen_classes: str) -> Tensor:
+    """``m_c / mbar`` per class (float64), see :func:`gbt_thresholds`.
+
+    ``'floor'``: unseen classes count as ``m_c = 0`` in ``mbar`` and get
+    ratio 0. ``'tau'``: ``mbar`` over seen classes, ratio 1 when unseen.
+    Ratio 1 everywhere when ``mbar <= 0`` (nothing seen yet).
+    """
     seen = seen.detach().to(device=m.device, dtype=torch.bool)
-    num_seen = seen.sum()
-    mbar = torch.where(seen, m,
-                       torch.zeros_like(m)).sum() / num_seen.clamp(min=1)
-    ok = seen & (mbar > 0)
-    ratio = torch.where(ok, m / torch.where(mbar > 0, mbar, 1.0),
-                        torch.ones_like(m))
-    return tau * ratio
+    m_seen = torch.where(seen, m, torch.zeros_like(m))
+    if unseen_classes == 'floor':
+        mbar = m_seen.mean()
+        fallback = torch.zeros_like(m)
+    else:
+        mbar = m_seen.sum() / seen.sum().clamp(min=1)
+        fallback = torch.ones_like(m)
+    if not bool(mbar > 0):
+        return torch.ones_like(m)
+    return torch.where(seen, m / mbar, fallback)
 
 
 def _weight_term(class_weights: Tensor, n: int, tau: float,
@@ -320,6 +368,10 @@ class ClassThresholds(nn.Module):
         use_weight_term (bool): include ``tau / w_c``.
         exact_count (int): detections per class averaged exactly.
         momentum (float): EMA factor per detection afterwards.
+        unseen_classes (str): ``'floor'`` (reference: an undetected class
+            has ``m_c = 0``) or ``'tau'``; see :func:`gbt_thresholds`.
+        floor_min (float, optional): class-adaptive floor (an option);
+            None keeps the reference's fixed floor ``tau_min``.
     """
 
     def __init__(self,
@@ -329,13 +381,19 @@ class ClassThresholds(nn.Module):
                  use_score_term: bool = True,
                  use_weight_term: bool = True,
                  exact_count: int = 1000,
-                 momentum: float = 0.999) -> None:
+                 momentum: float = 0.999,
+                 unseen_classes: str = 'floor',
+                 floor_min: Optional[float] = None) -> None:
         super().__init__()
         _check_taus(tau, tau_min)
+        _check_unseen(unseen_classes)
+        _check_floor_min(floor_min, tau_min)
         self.tau = float(tau)
         self.tau_min = float(tau_min)
         self.use_score_term = bool(use_score_term)
         self.use_weight_term = bool(use_weight_term)
+        self.unseen_classes = unseen_classes
+        self.floor_min = None if floor_min is None else float(floor_min)
         self.score_means = ClassScoreMeans(num_classes, exact_count, momentum)
 
     @property
@@ -372,10 +430,19 @@ class ClassThresholds(nn.Module):
                                tau=self.tau,
                                tau_min=self.tau_min,
                                use_score_term=self.use_score_term,
-                               use_weight_term=self.use_weight_term)
+                               use_weight_term=self.use_weight_term,
+                               unseen_classes=self.unseen_classes,
+                               floor_min=self.floor_min)
         return theta.to(dtype)
+
+    @property
+    def lowest_threshold(self) -> float:
+        """The lowest threshold any class can get (its floor)."""
+        return self.tau_min if self.floor_min is None else self.floor_min
 
     def extra_repr(self) -> str:
         return (f'tau={self.tau}, tau_min={self.tau_min}, '
                 f'use_score_term={self.use_score_term}, '
-                f'use_weight_term={self.use_weight_term}')
+                f'use_weight_term={self.use_weight_term}, '
+                f'unseen_classes={self.unseen_classes!r}, '
+                f'floor_min={self.floor_min}')

@@ -38,8 +38,13 @@ model = dict(
         gbr=True,
         gbt=dict(
             enable=True,
+            # class scores from every RoI-head detection of the teacher with
+            # score > 0.05, before the 0.5 candidate filter (the reference)
+            score_source='detections',
+            detection_score_thr=0.05,
             use_score_term=True,
-            use_weight_term=True,
+            use_weight_term=True,  # COCO only; off on LVIS and COCO->O365
+            unseen_classes='floor',  # undetected class: m_c = 0 -> floor
             exact_count=1000,
             momentum=0.999),
         crs=dict(enable=True)))

@@ -1,7 +1,6 @@
 # Schedule of the 360k-iteration COCO -> Objects365 runs: the 180k schedule
-# (ci-ssod_semi_180k.py) stretched to 360k iterations, learning-rate steps
-# at the same fractions (2/3 and 8/9). The reference's step positions for
-# this sub-task are not in DESIGN.md; this is our choice.
+# (ci-ssod_semi_180k.py) over 360k iterations with the reference's
+# learning-rate steps (x0.1) at 280k and 320k.
 _base_ = './ci-ssod_semi_180k.py'
 
 max_iters = 360000
@@ -14,6 +13,6 @@ param_scheduler = [
         begin=0,
         end=max_iters,
         by_epoch=False,
-        milestones=[240000, 320000],
+        milestones=[280000, 320000],
         gamma=0.1)
 ]

@@ -31,7 +31,11 @@ model = dict(
                     num_classes=num_classes,
                     warmup_iters=gbr_warmup_iters,
                     betas=dict(labeled=labeled_beta))))),
-    cissod_cfg=dict(ssod_warmup_iters=ssod_warmup_iters))
+    # as the reference, GbT uses the score term alone here (the weight term
+    # tau / w_c is on for COCO only)
+    cissod_cfg=dict(
+        ssod_warmup_iters=ssod_warmup_iters,
+        gbt=dict(use_weight_term=False)))
 
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.001),

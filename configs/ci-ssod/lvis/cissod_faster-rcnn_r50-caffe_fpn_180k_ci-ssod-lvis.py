@@ -7,7 +7,7 @@
 _base_ = [
     '../../_base_/models/cissod_faster-rcnn_r50-caffe_fpn.py',
     '../../_base_/datasets/ci-ssod_lvis.py',
-    '../../_base_/schedules/ci-ssod_semi_180k.py',
+    '../../_base_/schedules/ci-ssod_semi_180k_lvis.py',
     '../../_base_/default_runtime.py',
 ]
 
@@ -34,7 +34,11 @@ model = dict(
         # mmdet's LVIS configs); the teacher's pseudo-label candidates (score
         # > 0.5) are unchanged
         test_cfg=dict(rcnn=dict(score_thr=0.0001, max_per_img=300))),
-    cissod_cfg=dict(ssod_warmup_iters=ssod_warmup_iters))
+    # as the reference, GbT uses the score term alone here (the weight term
+    # tau / w_c is on for COCO only)
+    cissod_cfg=dict(
+        ssod_warmup_iters=ssod_warmup_iters,
+        gbt=dict(use_weight_term=False)))
 
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.001),

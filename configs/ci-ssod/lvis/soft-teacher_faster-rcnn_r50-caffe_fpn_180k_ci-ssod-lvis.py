@@ -8,7 +8,7 @@
 _base_ = [
     '../../_base_/models/soft-teacher_faster-rcnn_r50-caffe_fpn_cissod.py',
     '../../_base_/datasets/ci-ssod_lvis.py',
-    '../../_base_/schedules/ci-ssod_semi_180k.py',
+    '../../_base_/schedules/ci-ssod_semi_180k_lvis.py',
     '../../_base_/default_runtime.py',
 ]
 

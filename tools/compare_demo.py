@@ -1,0 +1,195 @@
+#!/usr/bin/env python
+"""Side-by-side demo comparison over several seeds, from one command.
+
+For every seed: the supervised burn-in (``faster-rcnn_sup_demo.py``), then
+every semi-supervised run from that seed's burn-in, each trained with
+``tools/train.py`` and its teacher evaluated with ``tools/test.py``. Prints
+(and writes to ``<out>/<--table>``, default ``compare.md``) AP all / majority / minority as mean
++- std over the seeds, per-class AP and pseudo labels per class (means), and,
+with ``--quality``, the precision and recall of the final teacher's pseudo
+labels on the unlabeled images against their true boxes.
+
+    python tools/compare_demo.py                      # make compare
+    python tools/compare_demo.py --seeds 0 --jobs 1   # one seed
+    python tools/compare_demo.py --runs soft_teacher cissod cissod_improved
+
+Runs already evaluated (a metrics file under ``<work_dir>/test``) are not
+trained again (``--force`` redoes them), so an interrupted comparison
+continues where it stopped. ``--jobs 2`` trains two runs at a time, each
+with ``OMP_NUM_THREADS = cores // jobs``.
+"""
+import argparse
+import os
+import os.path as osp
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Dict, List, Optional, Sequence
+
+sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
+import compare_runs  # noqa: E402
+
+from cissod.analysis.seed_stats import (format_seed_tables,  # noqa: E402
+                                        RunResult)
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+SUP = 'supervised'
+#: run name -> (config, row label). The supervised burn-in comes first.
+RUNS: Dict[str, tuple] = {
+    SUP: ('configs/demo/faster-rcnn_sup_demo.py',
+          'supervised burn-in (labeled only)'),
+    'soft_teacher': ('configs/demo/cissod_demo_off.py', 'Soft Teacher'),
+    'cissod': ('configs/demo/cissod_demo.py', 'CISSOD (reference)'),
+    'cissod_improved': ('configs/demo/cissod_demo_improved.py',
+                        'CISSOD (improved)'),
+    'gbt_floor': ('configs/demo/ablations/cissod_demo_gbt-floor.py',
+                  'CISSOD + adaptive GbT floor'),
+    'crs_margin': ('configs/demo/ablations/cissod_demo_crs-margin.py',
+                   'CISSOD + normalised CrS margin'),
+    'gbt_candidates': ('configs/demo/ablations/cissod_demo_gbt-candidates.py',
+                       'CISSOD, GbT scores of candidates only'),
+}
+DEFAULT_RUNS = ('soft_teacher', 'cissod')
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--runs', nargs='+', default=list(DEFAULT_RUNS),
+                        choices=[r for r in RUNS if r != SUP],
+                        help='semi-supervised runs (the supervised burn-in '
+                        'always runs)')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='runs trained at the same time')
+    parser.add_argument('--out', default='work_dirs/compare',
+                        help='root of the work dirs and of compare.md')
+    parser.add_argument('--quality', action='store_true',
+                        help='also measure pseudo-label precision / recall '
+                        'of every final teacher on the unlabeled images')
+    parser.add_argument('--quality-images', type=int, default=0,
+                        help='unlabeled images for --quality (0: all)')
+    parser.add_argument('--table', default='compare.md',
+                        help='file name of the table under --out')
+    parser.add_argument('--force', action='store_true',
+                        help='train and test again even if evaluated')
+    return parser.parse_args(argv)
+
+
+def work_dir_of(out: str, seed: int, run: str) -> str:
+    return osp.join(out, f'seed{seed}', run)
+
+
+def is_evaluated(work_dir: str) -> bool:
+    try:
+        compare_runs.load_test_metrics(work_dir)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def checkpoint_of(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+_print_lock = threading.Lock()
+
+
+def _log(msg: str) -> None:
+    with _print_lock:
+        print(f'[compare {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def _run(cmd: List[str], log_path: str, env: dict) -> None:
+    with open(log_path, 'a') as log:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log_path) as f:
+            tail = ''.join(f.readlines()[-30:])
+        raise RuntimeError(f'{" ".join(cmd)} failed (exit '
+                           f'{proc.returncode}); last lines of {log_path}:\n'
+                           f'{tail}')
+
+
+def train_and_test(run: str, seed: int, out: str, env: dict, force: bool,
+                   wait_for: Optional[Future] = None) -> str:
+    """Train and evaluate one run; returns its work dir."""
+    load_from = wait_for.result() if wait_for is not None else None
+    config = RUNS[run][0]
+    work_dir = work_dir_of(out, seed, run)
+    if not force and is_evaluated(work_dir):
+        _log(f'seed {seed} {run}: evaluated before, kept')
+        return work_dir
+    os.makedirs(work_dir, exist_ok=True)
+    options = [f'randomness.seed={seed}']
+    if load_from is not None:
+        options.append(f'load_from={checkpoint_of(load_from)}')
+    py = sys.executable
+    t0 = time.time()
+    _log(f'seed {seed} {run}: training ({config})')
+    _run([py, 'tools/train.py', config, '--work-dir', work_dir,
+          '--cfg-options', *options], osp.join(work_dir, 'train.out'), env)
+    _run([py, 'tools/test.py', config, checkpoint_of(work_dir), '--work-dir',
+          osp.join(work_dir, 'test')], osp.join(work_dir, 'test.log'), env)
+    _log(f'seed {seed} {run}: done in {(time.time() - t0) / 60:.1f} min')
+    return work_dir
+
+
+def collect(run: str, work_dirs: Sequence[str], quality: bool,
+            quality_images: int) -> RunResult:
+    """Metrics, pseudo-label counts (and quality) of one run's seeds."""
+    metrics = [compare_runs.load_test_metrics(w) for w in work_dirs]
+    counts = [compare_runs.load_pseudo_label_counts(w) for w in work_dirs]
+    precision = None
+    if quality and run != SUP:
+        import pseudo_label_quality
+        precision = [
+            pseudo_label_quality.run(w, max_images=quality_images or None,
+                                     batch_size=8, quiet=True)
+            for w in work_dirs
+        ]
+    return RunResult(RUNS[run][1], metrics, counts, precision)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.chdir(ROOT)
+    jobs = max(1, args.jobs)
+    env = dict(os.environ)
+    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    t0 = time.time()
+    futures: Dict[tuple, Future] = {}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        # burn-ins first: a semi-supervised run only waits for a burn-in
+        # that was submitted (and so started) before it
+        for seed in args.seeds:
+            futures[seed, SUP] = pool.submit(train_and_test, SUP, seed,
+                                             args.out, env, args.force)
+        for run in args.runs:
+            for seed in args.seeds:
+                futures[seed, run] = pool.submit(
+                    train_and_test, run, seed, args.out, env, args.force,
+                    futures[seed, SUP])
+    for future in futures.values():
+        future.result()  # raise the first failure
+    _log(f'all runs done in {(time.time() - t0) / 60:.1f} min')
+    results = [
+        collect(run, [work_dir_of(args.out, s, run) for s in args.seeds],
+                args.quality, args.quality_images)
+        for run in [SUP] + list(args.runs)
+    ]
+    table = format_seed_tables(results, args.seeds)
+    print(table)
+    path = osp.join(args.out, args.table)
+    with open(path, 'w') as f:
+        f.write(table + '\n')
+    _log(f'written to {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
