@@ -2,9 +2,9 @@
 # Both install the pinned stack into .venv first when needed (tools/install.sh
 # is idempotent: a second run returns at once).
 PY       := .venv/bin/python
-SUP_CFG  := configs/demo/faster-rcnn_sup_demo.py
-SUP_WD   := work_dirs/faster-rcnn_sup_demo
-BURN_IN  := $(SUP_WD)/iter_600.pth
+# one run per seed: the burn-in in work_dirs/compare/seed<S>/supervised, the
+# semi-supervised runs beside it; make demo is seed 0 of make compare
+DEMO_WD  := work_dirs/compare/seed0
 
 .PHONY: install data demo compare compare-quick ablation test bench clean-demo
 
@@ -14,29 +14,12 @@ install:
 data: install
 	@$(PY) tools/make_demo_data.py --out data/demo
 
-# train configs/demo/$(1).py from the burn-in, test its teacher on val
-define train_and_test
-	$(PY) tools/train.py configs/demo/$(1).py --work-dir work_dirs/$(1)
-	$(PY) tools/test.py configs/demo/$(1).py \
-		$$(cat work_dirs/$(1)/last_checkpoint) --work-dir work_dirs/$(1)/test \
-		> work_dirs/$(1)/test.log 2>&1 \
-		|| { tail -40 work_dirs/$(1)/test.log; exit 1; }
-endef
-
-# supervised burn-in on the labeled split (also the supervised baseline)
-$(BURN_IN):
-	$(PY) tools/train.py $(SUP_CFG) --work-dir $(SUP_WD)
-
-# 1. supervised burn-in (once)  2. CISSOD (GbR + GbT + CrS) from it
-# 3. evaluate the teacher: AP all / majority / minority
+# 1. supervised burn-in  2. CISSOD (GbR + GbT + CrS) from it
+# 3. evaluate the teacher: AP all / majority / minority, per class
 demo: data
-	@$(MAKE) --no-print-directory $(BURN_IN)
-	$(call train_and_test,cissod_demo)
-	@grep -A 12 "per-class AP" work_dirs/cissod_demo/test.log | sed 's/.*INFO - //'
-	@echo "== demo result (teacher on data/demo val) =="
-	@grep -h "AP (x100)" $(SUP_WD)/*/*.log | tail -1 | sed 's/.*INFO - /supervised burn-in:  /'
-	@grep -h "AP (x100)" work_dirs/cissod_demo/test.log | tail -1 | sed 's/.*INFO - /CISSOD:              /'
-	$(PY) tools/analysis/demo_report.py work_dirs/cissod_demo
+	$(PY) tools/compare_demo.py --seeds 0 --runs cissod --jobs 1 \
+		--out work_dirs/compare --table demo.md
+	$(PY) tools/analysis/demo_report.py $(DEMO_WD)/cissod
 
 # supervised burn-in / Soft Teacher / CISSOD over 3 seeds (mean +- std),
 # two runs at a time; runs already evaluated are kept (work_dirs/compare)
@@ -68,4 +51,4 @@ bench: install
 	$(PY) bench/bench_crs.py
 
 clean-demo:
-	rm -rf $(SUP_WD) work_dirs/cissod_demo work_dirs/compare
+	rm -rf work_dirs/compare

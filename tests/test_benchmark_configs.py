@@ -2,8 +2,8 @@
 
 Without COCO / Objects365 / LVIS and GPUs, what can be checked here is that
 
-* every config carries the numbers of DESIGN.md §2.7 and the class groups of
-  DESIGN.md §3 (read from the loaded config, compared with the tables
+* every config carries the numbers of docs/benchmark.md and the class groups of
+  docs/benchmark.md (read from the loaded config, compared with the tables
   below), and every ablation differs from the COCO split1 CISSOD config in
   exactly the keys it is about;
 * every config builds its datasets (with the config's own dataset types:
@@ -59,10 +59,10 @@ ABLATION_PREFIX = (f'{CI_SSOD_DIR}/ablations/'
                    'cissod_faster-rcnn_r50-caffe_fpn_180k_ci-ssod-coco-split1')
 
 # --------------------------------------------------------------------------
-# DESIGN.md §2.7, one row per sub-task:
+# docs/benchmark.md, one row per sub-task:
 # (iterations, GbR warm-up, SSOD warm-up, beta labeled, gamma, CrS interval,
 #  labeled RFS threshold, num_classes)
-DESIGN_DEFAULTS = {
+REFERENCE_DEFAULTS = {
     'coco-split1': (180000, 8000, 12000, 0.5, 0.5, 16000, 0.1, 80),
     'coco-split2': (180000, 8000, 12000, 0.5, 0.5, 16000, 0.1, 80),
     'coco2o365': (360000, 12000, 32000, 0.8, 0.05, 36000, 0.02, 365),
@@ -74,7 +74,7 @@ DATASET_TYPES = {
     'coco2o365': 'Objects365V2Dataset',
     'lvis': 'LVISV1Dataset',
 }
-# DESIGN.md §3
+# docs/benchmark.md
 VOC_CLASSES = {
     'person', 'bicycle', 'car', 'motorcycle', 'airplane', 'bus', 'train',
     'boat', 'bird', 'cat', 'dog', 'horse', 'sheep', 'cow', 'bottle', 'chair',
@@ -150,7 +150,7 @@ def test_benchmark_configs_found():
 
 
 # --------------------------------------------------------------------------
-# static checks: the numbers of DESIGN.md
+# static checks: the numbers of docs/benchmark.md
 
 
 def _hook(cfg: Config, hook_type: str) -> dict:
@@ -162,12 +162,12 @@ def _hook(cfg: Config, hook_type: str) -> dict:
 @pytest.mark.parametrize('subtask', SUBTASKS)
 def test_cissod_config_carries_design_defaults(subtask):
     (iters, gbr_warmup, ssod_warmup, beta, gamma, interval, rfs,
-     num_classes) = DESIGN_DEFAULTS[subtask]
+     num_classes) = REFERENCE_DEFAULTS[subtask]
     cfg = load(ci_ssod_config('cissod', subtask))
     model = cfg.model
     head = model.detector.roi_head.bbox_head
     loss = head.loss_cls
-    # per sub-task (DESIGN.md §2.7 table)
+    # per sub-task (docs/benchmark.md table)
     assert cfg.train_cfg.type == 'FastResumeIterBasedTrainLoop'
     assert cfg.train_cfg.max_iters == iters
     assert cfg.param_scheduler[-1].end == iters
@@ -183,7 +183,7 @@ def test_cissod_config_carries_design_defaults(subtask):
     assert sampler.type == 'ClassRebalancingMultiSourceSampler'
     assert sampler.labeled_rfs_threshold == rfs
     assert head.num_classes == loss.num_classes == num_classes
-    # common to all sub-tasks (DESIGN.md §2.7, "Common")
+    # common to all sub-tasks (docs/benchmark.md, "Common")
     assert model.type == 'CISSODSoftTeacher'
     assert model.cissod_cfg.gbr is True
     assert model.cissod_cfg.gbt.enable and model.cissod_cfg.crs.enable
@@ -202,7 +202,7 @@ def test_cissod_config_carries_design_defaults(subtask):
 
 
 def _check_common_semi(cfg: Config) -> None:
-    """Settings every semi-supervised run shares (DESIGN.md §2.7)."""
+    """Settings every semi-supervised run shares (docs/benchmark.md)."""
     model = cfg.model
     semi = model.semi_train_cfg
     assert semi.unsup_weight == 4.0 and semi.sup_weight == 1.0
@@ -237,7 +237,7 @@ def _check_detector(detector: dict) -> None:
 
 @pytest.mark.parametrize('subtask', SUBTASKS)
 def test_baseline_configs_match_their_sub_task(subtask):
-    iters, _, _, _, _, _, rfs, num_classes = DESIGN_DEFAULTS[subtask]
+    iters, _, _, _, _, _, rfs, num_classes = REFERENCE_DEFAULTS[subtask]
     sup = load(ci_ssod_config('sup', subtask))
     assert sup.model.type == 'FasterRCNN'
     _check_detector(sup.model)
@@ -267,7 +267,7 @@ def test_baseline_configs_match_their_sub_task(subtask):
 
 @pytest.mark.parametrize('subtask', SUBTASKS)
 def test_data_settings_of_sub_task(subtask):
-    """Split files, dataset types, classes and class groups (DESIGN §3)."""
+    """Split files, dataset types, classes and class groups (docs/benchmark.md)."""
     from mmdet.datasets import (CocoDataset, LVISV1Dataset,
                                 Objects365V2Dataset)
     from cissod.utils.config_checks import (_dataset_classes,
@@ -279,7 +279,7 @@ def test_data_settings_of_sub_task(subtask):
         for ds in datasets:
             assert ds.type == DATASET_TYPES[subtask]
             classes = _dataset_classes(ds)
-            assert len(classes) == DESIGN_DEFAULTS[subtask][-1]
+            assert len(classes) == REFERENCE_DEFAULTS[subtask][-1]
             # every num_classes of the model (bbox head, GbR loss) agrees
             assert set(_find_num_classes(cfg.model).values()) == {
                 len(classes)}

@@ -15,8 +15,9 @@ labels on the unlabeled images against their true boxes.
 
 Runs already evaluated (a metrics file under ``<work_dir>/test``) are not
 trained again (``--force`` redoes them), so an interrupted comparison
-continues where it stopped. ``--jobs 2`` trains two runs at a time, each
-with ``OMP_NUM_THREADS = cores // jobs``.
+continues where it stopped. ``--jobs 2`` trains two runs at a time; every
+run uses ``--threads`` (1) OpenMP threads whatever ``--jobs`` is, so that
+a run gives the same numbers alone (``make demo``) and in a comparison.
 """
 import argparse
 import os
@@ -72,6 +73,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='unlabeled images for --quality (0: all)')
     parser.add_argument('--table', default='compare.md',
                         help='file name of the table under --out')
+    parser.add_argument('--threads', type=int, default=1,
+                        help='OMP/MKL threads per run (1: the numbers do '
+                        'not depend on --jobs; torch\'s results change with '
+                        'the thread count)')
     parser.add_argument('--force', action='store_true',
                         help='train and test again even if evaluated')
     return parser.parse_args(argv)
@@ -159,7 +164,7 @@ def main(argv=None) -> int:
     os.chdir(ROOT)
     jobs = max(1, args.jobs)
     env = dict(os.environ)
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
+    threads = str(max(1, args.threads))
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
     t0 = time.time()
     futures: Dict[tuple, Future] = {}

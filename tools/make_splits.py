@@ -3,7 +3,7 @@
 
 Examples::
 
-    # COCO split1 / split2 (minority = VOC classes / DESIGN.md's 40 classes)
+    # COCO split1 / split2 (minority = VOC classes / the 40 classes of the benchmark)
     python tools/make_splits.py coco-split1 \\
         --ann data/coco/annotations/instances_train2017.json \\
         --out-dir data/coco/annotations/ci-ssod --seed 1

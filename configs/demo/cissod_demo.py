@@ -3,7 +3,7 @@
 # thresholding (GbT) + class-rebalancing sampling (CrS), on the CPU.
 #   python tools/train.py configs/demo/faster-rcnn_sup_demo.py   # burn-in
 #   python tools/train.py configs/demo/cissod_demo.py
-# Schedules are the paper's (DESIGN.md §2.7) scaled to the 1,000-iteration
+# Schedules are the paper's (docs/benchmark.md) scaled to the 1,000-iteration
 # demo: GbR warm-up 200, SSOD warm-up 300, CrS update every 200 iterations.
 _base_ = './soft_teacher_gbr_demo.py'
 

@@ -39,7 +39,8 @@ model = dict(
 
 # A 1,000-iteration run needs a faster teacher than the paper's 0.999 EMA.
 custom_hooks = [dict(type='MeanTeacherHook', momentum=0.002)]
-load_from = 'work_dirs/faster-rcnn_sup_demo/iter_600.pth'
+# the burn-in of make demo / make compare (seed 0)
+load_from = 'work_dirs/compare/seed0/supervised/iter_600.pth'
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),

@@ -4,9 +4,9 @@ per-class pseudo-label counts and AP.
 Reads, for every work dir, the metrics JSON that ``tools/test.py`` wrote
 (``<work_dir>/test/<timestamp>/<timestamp>.json``, the newest) and the
 ``pseudo_label_counts`` buffer of the checkpoint in ``last_checkpoint``
-(CISSODSoftTeacher keeps it; other detectors show "-") and the teacher's
-pseudo-label candidates per class with their mean score (GbT's score
-statistics). Prints markdown tables and writes them to ``--out``.
+(CISSODSoftTeacher keeps it; other detectors show "-") and GbT's score
+statistics per class: the number of teacher detections it averaged and
+their running mean score ``m_c``. Prints markdown tables and writes them to ``--out``.
 
     python tools/analysis/compare_runs.py work_dirs/cissod_demo_off \
         work_dirs/cissod_demo --names "Soft Teacher" CISSOD \
@@ -67,9 +67,12 @@ def load_pseudo_label_counts(work_dir: str) -> Optional[List[int]]:
 
 def load_candidate_stats(
         work_dir: str) -> Optional[Tuple[List[int], List[float]]]:
-    """Teacher detections above ``pseudo_label_initial_score_thr`` per class
-    over the run and their mean score (GbT's ``m_c``, exact for the first
-    1000 per class), from the last checkpoint; None without GbT state."""
+    """GbT's statistics per class from the last checkpoint: the number of
+    teacher detections averaged over the run (every RoI-head detection with
+    score > 0.05 by default, ``gbt.score_source='detections'``; the
+    candidates above ``pseudo_label_initial_score_thr`` with
+    ``'candidates'``) and their running mean score ``m_c`` (exact for the
+    first 1000 per class); None without GbT state."""
     state = _last_state_dict(work_dir)
     if state is None or 'class_thresholds.score_means.count' not in state:
         return None
@@ -92,8 +95,8 @@ def format_tables(
                                                  List[float]]]]] = None
 ) -> str:
     """Markdown: one AP table, one per-class table (kept pseudo labels, AP)
-    and, given ``candidates``, one of the teacher's candidates per class
-    (count above the initial threshold, mean score)."""
+    and, given ``candidates``, one of GbT's statistics per class (teacher
+    detections averaged, mean score m_c)."""
     lines = ['| method | ' + ' | '.join(g for g, _ in GROUPS) + ' |',
              '|---|' + '---:|' * len(GROUPS)]
     for name, m in zip(names, metrics):
@@ -110,7 +113,7 @@ def format_tables(
         lines.append(f'| {cls} | ' + ' | '.join(cells) + ' |')
     if candidates and any(c is not None for c in candidates):
         lines += ['', '| class | ' + ' | '.join(
-            f'{n} candidates | {n} mean score' for n in names) + ' |',
+            f'{n} GbT detections | {n} m_c' for n in names) + ' |',
             '|---|' + '---:|---:|' * len(names)]
         for i, cls in enumerate(classes):
             cells = []

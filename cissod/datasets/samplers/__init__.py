@@ -1,4 +1,4 @@
-"""Samplers of cissod: class-rebalancing sampling (CrS, DESIGN.md §2.6).
+"""Samplers of cissod: class-rebalancing sampling (CrS, docs/cissod.md).
 
 * :mod:`.pseudo_label_pool` - :class:`PseudoLabelPool`, the per-image
   pseudo-label classes and margins of the unlabeled set (pure torch).

@@ -1,4 +1,4 @@
-"""Class-rebalancing sampling (CrS) factors, pure torch (DESIGN.md §2.6).
+"""Class-rebalancing sampling (CrS) factors, pure torch (docs/cissod.md).
 
 Notation: n foreground classes, N unlabeled images, t the training
 iteration, T the total number of iterations.

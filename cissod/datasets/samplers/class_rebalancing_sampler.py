@@ -7,7 +7,7 @@ aspect-ratio group. Unlike mmdet's sampler it
 
 * draws every source's images **with replacement, in proportion to
   per-image weights**: repeat-factor sampling (RFS) factors on the labeled
-  source, CrS factors on the unlabeled one (DESIGN.md §2.6);
+  source, CrS factors on the unlabeled one (docs/cissod.md);
 * takes **in-place weight updates** (:meth:`set_source_weights`) that come
   into force at a chosen batch, identically on every rank, without
   rebuilding the dataloader;

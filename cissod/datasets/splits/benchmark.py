@@ -1,4 +1,4 @@
-"""Split builders of the CI-SSOD benchmark (DESIGN.md section 3).
+"""Split builders of the CI-SSOD benchmark (docs/benchmark.md).
 
 Pure python + numpy (no mmdet import), operating on annotation dicts loaded
 from the public json files:
@@ -97,7 +97,7 @@ COCO_TO_O365_ALIASES: Dict[str, Optional[Tuple[str, ...]]] = {
     'sports ball': None,  # O365 splits it into Soccer, Basketball, ...
     'bird': ('Wild Bird', 'wild bird'),
     'bear': ('Bear', 'bear'),
-    'teddy bear': ('Bear', ),  # DESIGN section 3: both bears -> Bear
+    'teddy bear': ('Bear', ),  # the benchmark definition: both bears -> Bear
     'suitcase': ('Luggage', 'luggage'),
     'skis': ('Skiboard', ),
     'hair drier': ('Hair Dryer', 'hair drier'),

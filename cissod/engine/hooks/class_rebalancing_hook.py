@@ -3,7 +3,7 @@
 ``ClassRebalancingHook`` connects a :class:`ClassImbalanceMixin` detector
 (which publishes the kept pseudo labels of every unlabeled batch) to a
 :class:`ClassRebalancingMultiSourceSampler` (which draws unlabeled images in
-proportion to their CrS factors), DESIGN.md §2.6:
+proportion to their CrS factors), docs/cissod.md:
 
 * ``after_train_iter`` (after the SSOD warm-up): the batch's pseudo labels
   become pool rows (unique classes, max margin per class) and are

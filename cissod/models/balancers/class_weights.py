@@ -1,4 +1,4 @@
-"""Turning class weights into per-RoI loss weights (DESIGN.md §2.4).
+"""Turning class weights into per-RoI loss weights (docs/gbr.md).
 
 For a batch of one branch (labeled / unlabeled) with labels ``y_r``:
 

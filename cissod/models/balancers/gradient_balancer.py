@@ -1,6 +1,6 @@
 """``GradientBalancer``: all state of gradient-based reweighting (GbR).
 
-Life cycle of one training iteration (DESIGN.md §2.2-2.4, §4):
+Life cycle of one training iteration (docs/gbr.md):
 
 1. forward: the RoI classification loss of every branch calls
    :meth:`GradientBalancer.roi_weights` (per-RoI multiplicative loss

@@ -1,6 +1,6 @@
 """The class-by-class gradient matrix G of one batch, in O(R*C).
 
-Notation (DESIGN.md §2.2): C softmax outputs, background last (index C-1);
+Notation (docs/gbr.md): C softmax outputs, background last (index C-1);
 for RoI r: probabilities ``p_r``, label ``y_r``, label weight ``lambda_r``,
 gradient scale ``g_r`` (:func:`.logit_gradients.gradient_scale`) and
 ``s_r = lambda_r * g_r``.

@@ -1,4 +1,4 @@
-"""Solvers of the class-weight balance equations (DESIGN.md §2.3).
+"""Solvers of the class-weight balance equations (docs/gbr.md).
 
 Given the accumulated gradient matrix G (``(C, C)``, C = n + 1, background
 last; ``G[k, i] = N[k, i] >= 0`` off the diagonal, ``G[i, i] = -P[i]``), find

@@ -1,5 +1,5 @@
 """Gradient-based thresholding (GbT): class-wise pseudo-label thresholds
-(DESIGN.md §2.5).
+(docs/cissod.md).
 
 Two pieces, both pure torch:
 

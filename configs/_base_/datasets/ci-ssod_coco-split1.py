@@ -1,4 +1,4 @@
-# CI-SSOD COCO split1 (DESIGN.md §3): minority = the 20 PASCAL VOC classes,
+# CI-SSOD COCO split1 (docs/benchmark.md): minority = the 20 PASCAL VOC classes,
 # majority = the other 60 COCO classes.
 # Labeled = a seeded 10% sample of train2017 keeping only majority-class
 # boxes + few-shot images (all boxes) until every minority class has >= 10
@@ -19,7 +19,7 @@ unlabeled_ann_file = 'annotations/ci-ssod/split1_unlabeled.json'
 train_img_prefix = 'train2017/'
 val_ann_file = 'annotations/instances_val2017.json'
 val_img_prefix = 'val2017/'
-# repeat-factor sampling threshold of the labeled images (DESIGN.md §2.7)
+# repeat-factor sampling threshold of the labeled images (configs/ci-ssod/README.md)
 labeled_rfs_threshold = 0.1
 
 classes = (

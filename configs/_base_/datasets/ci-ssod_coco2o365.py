@@ -1,4 +1,4 @@
-# CI-SSOD COCO -> Objects365 (DESIGN.md §3). Labeled = all of COCO
+# CI-SSOD COCO -> Objects365 (docs/benchmark.md). Labeled = all of COCO
 # train2017 with its boxes mapped into the 365 Objects365 v2 classes (sports
 # ball has no counterpart; bear and teddy bear both become Bear) + a small set
 # of Objects365 train images with all their boxes; unlabeled = the rest of
@@ -32,7 +32,7 @@ unlabeled_ann_file = 'coco2o365/annotations/coco2o365_unlabeled.json'
 train_img_prefix = 'objects365/train/'
 val_ann_file = 'objects365/annotations/zhiyuan_objv2_val.json'
 val_img_prefix = 'objects365/val/'
-# repeat-factor sampling threshold of the labeled images (DESIGN.md §2.7)
+# repeat-factor sampling threshold of the labeled images (configs/ci-ssod/README.md)
 labeled_rfs_threshold = 0.02
 metainfo = None  # the dataset class's 365 classes
 

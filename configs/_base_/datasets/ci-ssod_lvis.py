@@ -1,4 +1,4 @@
-# CI-SSOD LVIS v1 (DESIGN.md §3): labeled = about 10% of the LVIS v1 train
+# CI-SSOD LVIS v1 (docs/benchmark.md): labeled = about 10% of the LVIS v1 train
 # images (9,946) with all their boxes; unlabeled = the rest; evaluation on
 # LVIS v1 val with AP and APr / APc / APf (GroupCocoMetric reads the
 # `frequency` of every category of lvis_v1_val.json; COCO-style AP, not
@@ -20,7 +20,7 @@ unlabeled_ann_file = 'annotations/lvis_v1_train_unlabeled.json'
 train_img_prefix = ''
 val_ann_file = 'annotations/lvis_v1_val.json'
 val_img_prefix = ''
-# repeat-factor sampling threshold of the labeled images (DESIGN.md §2.7)
+# repeat-factor sampling threshold of the labeled images (configs/ci-ssod/README.md)
 labeled_rfs_threshold = 0.01
 metainfo = None  # the dataset class's 1203 classes
 

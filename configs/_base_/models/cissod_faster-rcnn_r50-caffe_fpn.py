@@ -1,11 +1,11 @@
 # CISSOD = Soft Teacher + gradient-based reweighting (GbR) + gradient-based
 # thresholding (GbT) + class-rebalancing sampling (CrS): the detector, its
 # RoI classification loss and the four hooks, with the COCO split1/2
-# settings of DESIGN.md §2.7. The sub-task configs in configs/ci-ssod/ add
+# settings of configs/ci-ssod/README.md. The sub-task configs in configs/ci-ssod/ add
 # their dataset and schedule (iterations, labeled RFS threshold).
 _base_ = './soft-teacher_faster-rcnn_r50-caffe_fpn_cissod.py'
 
-# ---- defaults of DESIGN.md §2.7, column "COCO split1/2"; the COCO -> O365
+# ---- defaults of configs/ci-ssod/README.md, column "COCO split1/2"; the COCO -> O365
 # and LVIS configs override the numbers that differ ----
 num_classes = 80
 gbr_warmup_iters = 8000  # G-hat is an exact mean, weights stay 1
@@ -25,7 +25,7 @@ model = dict(
                     type='GradientBalancedLoss',
                     num_classes=num_classes,
                     # softmax focal loss (gamma 1) on labeled and unlabeled
-                    # RoIs, as the reference code (DESIGN.md §2.1)
+                    # RoIs, as the reference code (docs/gbr.md)
                     gamma=1.0,
                     warmup_iters=gbr_warmup_iters,
                     momentum=0.999,  # EMA of G-hat after the warm-up

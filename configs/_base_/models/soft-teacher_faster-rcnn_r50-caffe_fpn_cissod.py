@@ -1,5 +1,5 @@
 # mmdet's Soft Teacher around the R50-caffe FPN Faster R-CNN, with the
-# settings every CI-SSOD run shares (DESIGN.md §2.7, "Common"):
+# settings every CI-SSOD run shares (configs/ci-ssod/README.md, "Common"):
 # unsup_weight 4, pseudo-label thresholds 0.9 (RPN) / 0.9 (RoI
 # classification) / 0.5 (initial candidates), box-regression uncertainty
 # 0.02 from 10 jittered copies (scale 0.06); the teacher is an EMA (0.999)

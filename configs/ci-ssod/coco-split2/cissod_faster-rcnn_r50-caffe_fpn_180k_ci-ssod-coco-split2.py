@@ -1,7 +1,7 @@
 # CISSOD on CI-SSOD COCO split2 (40 minority classes): Soft Teacher +
 # gradient-based reweighting (GbR) + gradient-based thresholding (GbT) +
-# class-rebalancing sampling (CrS), with the reference settings of DESIGN.md
-# §2.7 (column "COCO split1/2"). 8 GPUs x 5 images (1 labeled : 4 unlabeled),
+# class-rebalancing sampling (CrS), with the reference settings (docs/benchmark.md)
+# (column "COCO split1/2"). 8 GPUs x 5 images (1 labeled : 4 unlabeled),
 # 180k iterations. Metrics: AP / majority AP / minority AP of the teacher
 # (and of the student).
 #   tools/dist_train.sh configs/ci-ssod/coco-split2/cissod_faster-rcnn_r50-caffe_fpn_180k_ci-ssod-coco-split2.py 8
@@ -11,4 +11,4 @@ _base_ = [
     '../../_base_/schedules/ci-ssod_semi_180k.py',
     '../../_base_/default_runtime.py',
 ]
-# DESIGN.md §2.7 "COCO split1/2" settings: the model base file.
+# configs/ci-ssod/README.md "COCO split1/2" settings: the model base file.

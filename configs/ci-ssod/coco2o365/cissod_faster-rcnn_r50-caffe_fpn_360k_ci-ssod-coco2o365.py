@@ -1,7 +1,7 @@
 # CISSOD on CI-SSOD COCO -> Objects365 (365 classes): Soft Teacher +
 # gradient-based reweighting (GbR) + gradient-based thresholding (GbT) +
-# class-rebalancing sampling (CrS), with the reference settings of DESIGN.md
-# §2.7 (column "COCO->O365"). 8 GPUs x 5 images (1 labeled : 4 unlabeled),
+# class-rebalancing sampling (CrS), with the reference settings (docs/benchmark.md)
+# (column "COCO->O365"). 8 GPUs x 5 images (1 labeled : 4 unlabeled),
 # 360k iterations. Metrics: AP / majority AP (78 classes with a COCO
 # counterpart) / minority AP (287) of the teacher (and of the student).
 #   tools/dist_train.sh configs/ci-ssod/coco2o365/cissod_faster-rcnn_r50-caffe_fpn_360k_ci-ssod-coco2o365.py 8
@@ -12,7 +12,7 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-# ---- DESIGN.md §2.7, "COCO->O365": what differs from the COCO defaults of
+# ---- configs/ci-ssod/README.md, "COCO->O365": what differs from the COCO defaults of
 # the model base (iterations: schedule base, labeled RFS threshold
 # 0.02: dataset base) ----
 num_classes = 365

@@ -1,6 +1,6 @@
 # CISSOD on CI-SSOD LVIS v1 (1203 classes): Soft Teacher + gradient-based
 # reweighting (GbR) + gradient-based thresholding (GbT) + class-rebalancing
-# sampling (CrS), with the reference settings of DESIGN.md §2.7 (column "LVIS
+# sampling (CrS), with the reference settings of docs/benchmark.md (column "LVIS
 # v1"). 8 GPUs x 5 images (1 labeled : 4 unlabeled), 180k iterations.
 # Metrics: AP / APr / APc / APf of the teacher (and of the student).
 #   tools/dist_train.sh configs/ci-ssod/lvis/cissod_faster-rcnn_r50-caffe_fpn_180k_ci-ssod-lvis.py 8
@@ -11,7 +11,7 @@ _base_ = [
     '../../_base_/default_runtime.py',
 ]
 
-# ---- DESIGN.md §2.7, "LVIS v1": what differs from the COCO defaults of
+# ---- configs/ci-ssod/README.md, "LVIS v1": what differs from the COCO defaults of
 # the model base (iterations: schedule base, labeled RFS threshold
 # 0.01: dataset base) ----
 num_classes = 1203
