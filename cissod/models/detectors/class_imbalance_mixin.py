@@ -80,7 +80,9 @@ class PseudoLabelBatch:
         img_ids (list[int]): ``B`` image ids (``metainfo['img_id']``).
         box_image (Tensor): ``(M,)`` long, index into ``img_ids`` per box.
         labels (Tensor): ``(M,)`` long class of every kept pseudo box.
-        margins (Tensor): ``(M,)`` float32, ``score - theta_label`` (> 0).
+        margins (Tensor): ``(M,)`` float32 CrS margins (> 0):
+            ``score - theta_label``, or normalised by ``1 - theta_label``
+            with ``crs.margin='normalized'`` (:func:`crs_margins`).
         thresholds (Tensor): ``(n,)`` float32 thresholds in force.
         num_candidates (Tensor): ``(n,)`` long, candidates per class (score
             above the initial threshold) before the class thresholds.
