@@ -15,8 +15,8 @@ Writes to ``--out-dir`` (default ``<first work dir>/analysis``):
 ``--dump-rois``, ``rois_<name>.json`` (every matched RoI: image, box, label,
 logit, probability).
 
-    python tools/analysis/compare_logits.py work_dirs/cissod_demo_off \
-        work_dirs/cissod_demo --names "Soft Teacher" CISSOD
+    python tools/analysis/compare_logits.py work_dirs/compare/seed0/soft_teacher \
+        work_dirs/compare/seed0/cissod --names "Soft Teacher" CISSOD
 """
 import argparse
 import os.path as osp

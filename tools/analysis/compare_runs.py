@@ -8,8 +8,8 @@ Reads, for every work dir, the metrics JSON that ``tools/test.py`` wrote
 statistics per class: the number of teacher detections it averaged and
 their running mean score ``m_c``. Prints markdown tables and writes them to ``--out``.
 
-    python tools/analysis/compare_runs.py work_dirs/cissod_demo_off \
-        work_dirs/cissod_demo --names "Soft Teacher" CISSOD \
+    python tools/analysis/compare_runs.py work_dirs/compare/seed0/soft_teacher \
+        work_dirs/compare/seed0/cissod --names "Soft Teacher" CISSOD \
         --out work_dirs/compare.md
 """
 import argparse

@@ -11,8 +11,8 @@ to ``<work_dir>/analysis`` (the baseline's own figures to
 ``compare_runs.load_test_metrics`` (``tools/test.py`` output), "n/a" when a
 run was not tested.
 
-    python tools/analysis/demo_report.py work_dirs/cissod_demo \
-        --baseline work_dirs/cissod_demo_off
+    python tools/analysis/demo_report.py work_dirs/compare/seed0/cissod \
+        --baseline work_dirs/compare/seed0/soft_teacher
 """
 import argparse
 import os

@@ -16,7 +16,7 @@ Reads every ``<work_dir>/<timestamp>/vis_data/scalars.json`` and writes to
 
 A figure whose keys were not logged is skipped with a message.
 
-    python tools/analysis/plot_class_curves.py work_dirs/cissod_demo \
+    python tools/analysis/plot_class_curves.py work_dirs/compare/seed0/cissod \
         --class white_star
 """
 import argparse

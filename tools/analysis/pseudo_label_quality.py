@@ -24,7 +24,7 @@ Writes to ``--out-dir`` (default ``<work_dir>/analysis``):
 ``pseudo_labels.json`` (every detection above the lowest threshold used,
 per image, to check or redo the numbers).
 
-    python tools/analysis/pseudo_label_quality.py work_dirs/cissod_demo \
+    python tools/analysis/pseudo_label_quality.py work_dirs/compare/seed0/cissod \
         --max-images 200
 """
 import argparse
