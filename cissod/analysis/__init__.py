@@ -9,6 +9,8 @@ Pure helpers, nothing is registered:
 * :mod:`.matching`: IoU and greedy per-class matching of detections to
   ground truth (pseudo-label precision / recall).
 * :mod:`.plotting`: small Agg figures and CSV / JSON writers.
+* :mod:`.seed_stats`: mean +- std over seeds of the demo comparison
+  (``tools/compare_demo.py``).
 """
 from .matching import box_iou, greedy_match, precision_recall
 from .scalars import find_scalar_files, load_scalars, scalar_series

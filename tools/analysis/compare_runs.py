@@ -20,8 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-GROUPS = (('AP', 'coco/bbox_mAP'), ('AP maj', 'coco/bbox_majority_mAP'),
-          ('AP min', 'coco/bbox_minority_mAP'))
+from cissod.analysis.seed_stats import GROUPS  # metric keys, one definition
 
 
 def parse_args() -> argparse.Namespace:
