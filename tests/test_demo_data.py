@@ -12,7 +12,8 @@ from cissod.datasets.demo import synthetic_shapes as ss
 from cissod.datasets.splits import build_ci_ssod_split, format_split_stats
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SMALL = dict(seed=0, num_train=200, num_val=60, img_size=128)
+SMALL = dict(seed=0, num_train=200, num_val=60, img_size=128,
+             labeled_fraction=0.1)
 ANN_NAMES = ('train_labeled', 'train_unlabeled', 'train_unlabeled_gt',
              'train_full_gt', 'val')
 
@@ -447,3 +448,22 @@ def test_ensure_demo_data(tmp_path):
     # Missing images are detected too.
     os.remove(img_path)
     assert not ss.is_demo_data_up_to_date(out, **dict(params, seed=1))
+
+
+def test_make_demo_data_cli_labeled_fraction(tmp_path):
+    """--labeled-fraction reaches the split (majority-only labeled images)."""
+    out = str(tmp_path / 'demo')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools/make_demo_data.py'),
+         '--out', out, '--num-train', '120', '--num-val', '20',
+         '--img-size', '64', '--labeled-fraction', '0.2'],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    meta = ss.load_demo_meta(out)
+    assert meta['labeled_fraction'] == 0.2
+    assert meta['num_images']['majority_only'] == 24
+    assert ss.is_demo_data_up_to_date(
+        out, seed=0, num_train=120, num_val=20, img_size=64,
+        labeled_fraction=0.2)
+    assert not ss.is_demo_data_up_to_date(
+        out, seed=0, num_train=120, num_val=20, img_size=64)

@@ -77,6 +77,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='OMP/MKL threads per run (1: the numbers do '
                         'not depend on --jobs; torch\'s results change with '
                         'the thread count)')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        metavar='KEY=VALUE',
+                        help='extra config overrides of the semi-supervised '
+                        'runs (not the burn-in), e.g. '
+                        'model.semi_train_cfg.unsup_weight=2.0')
     parser.add_argument('--force', action='store_true',
                         help='train and test again even if evaluated')
     return parser.parse_args(argv)
@@ -120,7 +125,8 @@ def _run(cmd: List[str], log_path: str, env: dict) -> None:
 
 
 def train_and_test(run: str, seed: int, out: str, env: dict, force: bool,
-                   wait_for: Optional[Future] = None) -> str:
+                   wait_for: Optional[Future] = None,
+                   cfg_options: Sequence[str] = ()) -> str:
     """Train and evaluate one run; returns its work dir."""
     load_from = wait_for.result() if wait_for is not None else None
     config = RUNS[run][0]
@@ -132,6 +138,7 @@ def train_and_test(run: str, seed: int, out: str, env: dict, force: bool,
     options = [f'randomness.seed={seed}']
     if load_from is not None:
         options.append(f'load_from={checkpoint_of(load_from)}')
+        options.extend(cfg_options)
     py = sys.executable
     t0 = time.time()
     _log(f'seed {seed} {run}: training ({config})')
@@ -178,7 +185,7 @@ def main(argv=None) -> int:
             for seed in args.seeds:
                 futures[seed, run] = pool.submit(
                     train_and_test, run, seed, args.out, env, args.force,
-                    futures[seed, SUP])
+                    futures[seed, SUP], args.cfg_options)
     for future in futures.values():
         future.result()  # raise the first failure
     _log(f'all runs done in {(time.time() - t0) / 60:.1f} min')

@@ -24,9 +24,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         '(COCO format) and its CI-SSOD labeled/unlabeled split.')
     parser.add_argument('--out', default='data/demo', help='output directory')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--num-train', type=int, default=1000)
-    parser.add_argument('--num-val', type=int, default=250)
+    parser.add_argument('--num-train', type=int, default=2000)
+    parser.add_argument('--num-val', type=int, default=500)
     parser.add_argument('--img-size', type=int, default=128)
+    parser.add_argument(
+        '--labeled-fraction', type=float, default=0.05,
+        help='fraction of the train images in the majority-only labeled part')
     parser.add_argument(
         '--force', action='store_true',
         help='regenerate even if an up-to-date dataset exists')
@@ -37,7 +40,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     demo = import_cissod_module('cissod.datasets.demo.synthetic_shapes')
     params = dict(seed=args.seed, num_train=args.num_train,
-                  num_val=args.num_val, img_size=args.img_size)
+                  num_val=args.num_val, img_size=args.img_size,
+                  labeled_fraction=args.labeled_fraction)
     up_to_date = (not args.force
                   and demo.is_demo_data_up_to_date(args.out, **params))
     t0 = time.time()

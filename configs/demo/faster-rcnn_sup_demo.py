@@ -1,5 +1,5 @@
 # Supervised baseline on the demo data: the labeled split only (majority-only
-# 10% + few-shot minority images), same small Faster R-CNN. Its checkpoint is
+# 5% + few-shot minority images), same small Faster R-CNN. Its checkpoint is
 # also the burn-in that soft_teacher_demo.py starts from (load_from).
 _base_ = [
     '../_base_/models/faster-rcnn_r18-tiny_fpn.py',

@@ -8,7 +8,7 @@ from scratch on a CPU within ~1-2k iterations: 8 classes, each a unique
   ``TRAIN_TAIL_RATIO`` between consecutive classes, the head class holds
   ~39% of the boxes). It is then split with
   :func:`cissod.datasets.splits.ci_ssod.build_ci_ssod_split` into a labeled
-  set (10% majority-only images + few-shot minority images) and an unlabeled
+  set (5% majority-only images + few-shot minority images) and an unlabeled
   set.
 * Val: a much flatter class distribution (``ratio ** VAL_FLATTEN``) so every
   class has enough boxes for a stable per-class AP.
@@ -376,10 +376,10 @@ def _clear_outputs(out_dir: str) -> None:
 
 def generate_demo_dataset(out_dir: str,
                           seed: int = 0,
-                          num_train: int = 1000,
-                          num_val: int = 250,
+                          num_train: int = 2000,
+                          num_val: int = 500,
                           img_size: int = 128,
-                          labeled_fraction: float = 0.1,
+                          labeled_fraction: float = 0.05,
                           min_minority_boxes: int = 10,
                           verbose: bool = True) -> Dict[str, Any]:
     """Generate the demo dataset into ``out_dir`` (overwriting it).
@@ -513,7 +513,7 @@ def _dir_lock(out_dir: str) -> Iterator[None]:
 
 
 _DEFAULT_PARAMS: Dict[str, Any] = dict(
-    seed=0, num_train=1000, num_val=250, img_size=128, labeled_fraction=0.1,
+    seed=0, num_train=2000, num_val=500, img_size=128, labeled_fraction=0.05,
     min_minority_boxes=10)
 
 

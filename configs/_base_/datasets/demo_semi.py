@@ -1,7 +1,7 @@
 # The embedded demo data (tools/make_demo_data.py -> data/demo): a synthetic,
 # long-tailed 8-class detection set in COCO format, split the CI-SSOD way
-# (10% labeled with majority-class boxes only + a few-shot minority part;
-# the rest unlabeled). Pipelines follow mmdet's semi_coco_detection.py at a
+# (2,000 train images: 5% labeled with majority-class boxes only + a few-shot
+# minority part; the rest, 1,871 images, unlabeled; 500 val images). Pipelines follow mmdet's semi_coco_detection.py at a
 # 128 px scale: sup / unsup_teacher (weak) / unsup_student (strong) branches.
 dataset_type = 'CocoDataset'
 data_root = 'data/demo/'
