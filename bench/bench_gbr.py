@@ -1,4 +1,4 @@
-"""Benchmark of the GbR core (``cissod.models.balancers``) on the CPU.
+"""Benchmark of the GbR core (``cissod_core.gbr``) on the CPU.
 
 Usage::
 
@@ -44,14 +44,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cissod.models.balancers import (GradientBalancer,  # noqa: E402
-                                     accumulate_negative_gradients,
-                                     active_classes, balance_residual,
-                                     build_solver, gradient_scale)
+from cissod_core.gbr import (DirectSolver, GradientBalancer,  # noqa: E402
+                             JacobiSolver, PowerSolver,
+                             accumulate_negative_gradients, active_classes,
+                             balance_residual, gradient_scale)
 
 R = 5 * 512
 CHUNK = 64  # the reference's chunk of RoIs for the outer products
-SOLVERS = ('power', 'direct', 'jacobi')
+SOLVER_CLASSES = dict(power=PowerSolver, direct=DirectSolver,
+                      jacobi=JacobiSolver)
+SOLVERS = tuple(SOLVER_CLASSES)
 
 
 def long_tail_batch(n: int, num_rois: int, gen: torch.Generator,
@@ -108,7 +110,8 @@ def naive_outer_product_G(logits: torch.Tensor, labels: torch.Tensor,
 def make_trained_balancer(n: int, solver: str, iters: int, seed: int,
                           batches: List) -> GradientBalancer:
     """A balancer just past its warm-up, G-hat from ``iters`` iterations."""
-    bal = GradientBalancer(n, warmup_iters=iters, solver=dict(type=solver))
+    bal = GradientBalancer(n, warmup_iters=iters,
+                           solver=SOLVER_CLASSES[solver])
     for i in range(iters):
         lab, unl = batches[(2 * i) % len(batches)], batches[
             (2 * i + 1) % len(batches)]
@@ -291,7 +294,7 @@ def solver_section(n: int, iters: int) -> None:
         results[name] = w
 
     for name in ('power', 'direct'):
-        s = build_solver(dict(type=name), num_classes=n)
+        s = SOLVER_CLASSES[name](num_classes=n)
         t = time.perf_counter()
         w = s.solve(G).clone()
         ms = 1e3 * (time.perf_counter() - t)
@@ -300,13 +303,13 @@ def solver_section(n: int, iters: int) -> None:
     # the paper's module: to convergence with a stable plain-SGD rate, and
     # what the detector's optimiser (SGD lr 0.01, momentum 0.9) reaches in
     # 2000 iterations from w = 1
-    s = build_solver(dict(type='jacobi'), num_classes=n)
+    s = JacobiSolver(num_classes=n)
     steps = 20000
     t = time.perf_counter()
     w = s.fit(G, steps, lr=1.0 / 6.0).clone()
     ms = 1e3 * (time.perf_counter() - t)
     report(f'jacobi fit {steps}', ms, s.raw_weights(), w)
-    s2 = build_solver(dict(type='jacobi'), num_classes=n)
+    s2 = JacobiSolver(num_classes=n)
     opt = torch.optim.SGD(s2.parameters(), lr=0.01, momentum=0.9)
     t = time.perf_counter()
     for _ in range(2000):

@@ -10,7 +10,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.fixture(scope='session')
 def demo_data_root(tmp_path_factory) -> str:
     """A small copy of the demo data (200 train / 60 val images)."""
-    from cissod.datasets.demo import ensure_demo_data
+    from cissod_core.demo import ensure_demo_data
     root = str(tmp_path_factory.mktemp('demo_data'))
     ensure_demo_data(root, num_train=200, num_val=60, labeled_fraction=0.1,
                      verbose=False)

@@ -14,8 +14,9 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from light_import import import_cissod_module  # noqa: E402
+# the repository root, for a checkout that is not pip-installed
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from cissod_core.demo import synthetic_shapes as demo  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +39,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    demo = import_cissod_module('cissod.datasets.demo.synthetic_shapes')
     params = dict(seed=args.seed, num_train=args.num_train,
                   num_val=args.num_val, img_size=args.img_size,
                   labeled_fraction=args.labeled_fraction)

@@ -43,8 +43,9 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from light_import import import_cissod_module  # noqa: E402
+# the repository root, for a checkout that is not pip-installed
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from cissod_core import splits as split_builders  # noqa: E402
 
 DOWNLOAD_HINTS = {
     'coco': 'COCO 2017 annotations: annotations_trainval2017.zip from '
@@ -401,7 +402,7 @@ def main(argv=None) -> int:
     if args.command == 'coco2o365' and not args.mapping_only \
             and args.out_dir is None:
         parser.error('coco2o365: --out-dir is required unless --mapping-only')
-    sp = import_cissod_module('cissod.datasets.splits')
+    sp = split_builders
     try:
         return args.func(args, sp)
     except CLIError as e:

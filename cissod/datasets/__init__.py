@@ -1,11 +1,9 @@
-"""Datasets of cissod: the embedded demo data and CI-SSOD split builders."""
-from .demo import (DEMO_CLASSES, MAJORITY_CLASSES, MINORITY_CLASSES,
-                   ensure_demo_data, generate_demo_dataset)
-from .splits import build_ci_ssod_split, format_split_stats
-from . import samplers  # noqa: F401
+"""Datasets glue of cissod: the CrS sampler (registered in mmdet).
 
-__all__ = [
-    'DEMO_CLASSES', 'MAJORITY_CLASSES', 'MINORITY_CLASSES',
-    'ensure_demo_data', 'generate_demo_dataset', 'build_ci_ssod_split',
-    'format_split_stats'
-]
+The demo data generator and the CI-SSOD split builders are pure and live
+in :mod:`cissod_core.demo` and :mod:`cissod_core.splits`.
+"""
+from . import samplers  # noqa: F401
+from .samplers import ClassRebalancingMultiSourceSampler
+
+__all__ = ['ClassRebalancingMultiSourceSampler']

@@ -1,9 +1,11 @@
-from . import balancers, losses, thresholds  # noqa: F401
-from . import detectors  # noqa: F401  (imports losses and thresholds)
-from .balancers import GradientBalancer
-from .detectors import CISSODSoftTeacher, ClassImbalanceMixin
-from .losses import GradientBalancedLoss, gbr_branch
+"""mmdet glue of the models: the GbR loss and the semi-supervised detectors
+(the math and state they use live in :mod:`cissod_core`)."""
+from . import detectors, losses  # noqa: F401
+from .detectors import (CISSODSoftTeacher, ClassImbalanceMixin,
+                        GbRBranchesMixin, GbRSoftTeacher)
+from .losses import GradientBalancedLoss
 
-__all__ = ['balancers', 'losses', 'thresholds', 'detectors',
-           'GradientBalancer', 'GradientBalancedLoss', 'gbr_branch',
-           'CISSODSoftTeacher', 'ClassImbalanceMixin']
+__all__ = [
+    'detectors', 'losses', 'GradientBalancedLoss', 'CISSODSoftTeacher',
+    'ClassImbalanceMixin', 'GbRBranchesMixin', 'GbRSoftTeacher'
+]

@@ -14,7 +14,7 @@ model = dict(
     type='CISSODSoftTeacher',
     cissod_cfg=dict(
         ssod_warmup_iters=ssod_warmup_iters,
-        gbr=True,
+        gbr=dict(enable=True),
         gbt=dict(enable=True, use_score_term=True, use_weight_term=True),
         crs=dict(enable=True)))
 

@@ -1,12 +1,15 @@
 # Soft Teacher + gradient-based reweighting (GbR) on the demo data.
-# Differs from soft_teacher_demo.py only by the RoI classification loss and
-# GradientBalanceHook (warm-up scaled to the 1,000-iteration demo).
+# Differs from soft_teacher_demo.py only by the detector type (GbRSoftTeacher:
+# SoftTeacher whose losses record into the GbR branches), the RoI
+# classification loss and GradientBalanceHook (warm-up scaled to the
+# 1,000-iteration demo).
 _base_ = './soft_teacher_demo.py'
 
 num_classes = 8
 gbr_warmup_iters = 200
 
 model = dict(
+    type='GbRSoftTeacher',
     detector=dict(
         roi_head=dict(
             bbox_head=dict(

@@ -74,67 +74,13 @@ from torch.utils.data import Sampler
 
 from mmdet.registry import DATA_SAMPLERS
 
-from .repeat_factors import rfs_image_factors
+from cissod_core.crs import (REPEAT_MODES, batch_seed, draw_weights,
+                             num_per_source, rfs_image_factors)
 
-__all__ = [
-    'ClassRebalancingMultiSourceSampler', 'batch_seed', 'draw_weights',
-    'REPEAT_MODES'
-]
+__all__ = ['ClassRebalancingMultiSourceSampler']
 
 #: Aspect-ratio groups: 0 (width < height) and 1 (width >= height).
 NUM_GROUPS = 2
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(x: int) -> int:
-    """One step of the SplitMix64 mixer: a bijection of 64-bit integers."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
-def batch_seed(seed: int, global_batch: int) -> int:
-    """Seed (63 bits) of the generator of one global batch.
-
-    Distinct (seed, batch) pairs give unrelated seeds (no ``seed + g``
-    overlaps between runs with nearby seeds).
-    """
-    return _splitmix64(_splitmix64(seed & _MASK64) ^ global_batch) >> 1
-
-
-def num_per_source(batch_size: int,
-                   source_ratio: Sequence[Union[int, float]]) -> List[int]:
-    """Images per source in a batch, computed as mmdet's sampler does."""
-    nums = [int(batch_size * r / sum(source_ratio)) for r in source_ratio]
-    nums[0] = batch_size - sum(nums[1:])
-    return nums
-
-
-#: How repeat factors become draw weights (see the module docstring).
-REPEAT_MODES = ('ceil', 'proportional')
-
-
-def draw_weights(factors: Tensor, repeat_mode: str = 'ceil') -> Tensor:
-    """Draw weights of images with repeat factors ``factors``.
-
-    Args:
-        factors (Tensor): ``(N,)`` repeat factors ``r(I) >= 0``.
-        repeat_mode (str): ``'ceil'``: ``ceil(r(I))``, the number of copies
-            mmengine's ``ClassBalancedDataset`` makes; ``'proportional'``:
-            ``r(I)``.
-
-    Returns:
-        Tensor: ``(N,)`` draw weights, same dtype.
-    """
-    if repeat_mode == 'ceil':
-        return torch.ceil(factors)
-    if repeat_mode == 'proportional':
-        return factors
-    raise ValueError(f'repeat_mode must be one of {REPEAT_MODES}, got '
-                     f'{repeat_mode!r}')
-
 
 def aspect_ratio_groups(dataset) -> Tensor:
     """Group of every image: 0 if width < height else 1; shape (N,) int64."""
@@ -233,6 +179,7 @@ class ClassRebalancingMultiSourceSampler(Sampler):
         self.cumulative_sizes = [0] + list(dataset.cumulative_sizes)
         self.source_sizes = [len(ds) for ds in dataset.datasets]
         self.seed = sync_random_seed() if seed is None else int(seed)
+        self._class_ids: Dict[int, List[List[int]]] = {}
 
         self._build_groups()
         self._tables: List[List[_WeightTable]] = [
@@ -273,12 +220,26 @@ class ClassRebalancingMultiSourceSampler(Sampler):
         return [[len(i) for i in per_group]
                 for per_group in self.group_indices]
 
+    def image_class_ids(self, source: int) -> List[List[int]]:
+        """Class indices of every image's boxes in ``source`` (read once
+        from ``get_cat_ids``): RFS weights the labeled source by them and
+        CrS counts the labeled images per class from them."""
+        if source not in self._class_ids:
+            ds = self.dataset.datasets[source]
+            self._class_ids[source] = [
+                [int(c) for c in ds.get_cat_ids(i)] for i in range(len(ds))
+            ]
+        return self._class_ids[source]
+
+    def image_ids(self, source: int) -> List[int]:
+        """``img_id`` of every image of ``source``, in dataset order."""
+        ds = self.dataset.datasets[source]
+        return [int(ds.get_data_info(i)['img_id']) for i in range(len(ds))]
+
     def _initial_weights(self, source: int) -> Tensor:
         if source == 0 and self.labeled_rfs_threshold is not None:
-            ds = self.dataset.datasets[0]
-            return rfs_image_factors(
-                [ds.get_cat_ids(i) for i in range(len(ds))],
-                self.labeled_rfs_threshold)
+            return rfs_image_factors(self.image_class_ids(0),
+                                     self.labeled_rfs_threshold)
         return torch.ones(self.source_sizes[source], dtype=torch.float64)
 
     def _make_table(self, source: int, weights: Tensor,

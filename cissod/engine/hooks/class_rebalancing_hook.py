@@ -1,47 +1,46 @@
-"""Where the CrS sampler is *updated*: pool of pseudo labels -> image factors.
+"""Where the CrS sampler is *updated*: it schedules, syncs, logs, saves.
 
-``ClassRebalancingHook`` connects a :class:`ClassImbalanceMixin` detector
-(which publishes the kept pseudo labels of every unlabeled batch) to a
-:class:`ClassRebalancingMultiSourceSampler` (which draws unlabeled images in
-proportion to their CrS factors), docs/cissod.md:
+``ClassRebalancingHook`` connects the kept pseudo labels a
+:class:`~cissod.models.detectors.ClassImbalanceMixin` detector publishes
+(message hub, ``PSEUDO_LABELS_KEY``) to the draw weights of a
+:class:`~cissod.datasets.ClassRebalancingMultiSourceSampler`. The state and
+the arithmetic are :class:`cissod_core.crs.ClassRebalancer`'s
+(docs/cissod.md); the hook
 
-* ``after_train_iter`` (after the SSOD warm-up): the batch's pseudo labels
-  become pool rows (unique classes, max margin per class) and are
-  all-gathered, so every rank holds the identical pool (one small collective
-  of fixed shape per iteration, no files on a shared disk).
-* every ``interval`` iterations from the end of the SSOD warm-up: the
-  factors of the whole unlabeled set are recomputed (vectorised,
-  :func:`compute_crs_factors`) with ``lam = min(gamma * t / T, gamma)`` and
-  handed to the sampler, effective ``delay`` batches later (batches already
-  prefetched by the DataLoader workers keep the old factors; identical on
-  every rank). Each update is logged as a text line and through the
-  message hub: ``crs/lambda``, ``crs/image_factor_max`` (largest image
-  factor) and ``crs/repeated_share`` (share of the unlabeled images with
-  factor > 1, i.e. drawn more often than uniformly).
+* builds it in ``before_train`` from the sampler's unlabeled image ids and
+  labeled class ids;
+* ``after_train_iter`` (from the SSOD warm-up on): records the iteration's
+  pseudo labels (one all-gather of fixed shape: every rank holds the
+  identical pool, no files on a shared disk);
+* every ``interval`` iterations from the end of the SSOD warm-up: recomputes
+  the factors of the whole unlabeled set and hands them to the sampler,
+  effective ``delay`` batches later (batches already prefetched by the
+  DataLoader workers keep the old factors; identical on every rank). Each
+  update is logged as a text line and through the message hub:
+  ``crs/lambda``, ``crs/image_factor_max`` (largest image factor) and
+  ``crs/repeated_share`` (share of the unlabeled images with factor > 1);
 * every ``log_interval`` iterations: ``crs/pool_images`` (unlabeled images
-  with pseudo labels in the pool).
-* checkpoints carry the pool, the class factors and the sampler state
+  with pseudo labels in the pool);
+* checkpoints the rebalancer and the sampler state
   (``checkpoint['cissod_crs']``); ``--resume`` restores them.
-"""
-from typing import Dict, Optional
 
-import torch
+With ``cissod_cfg.crs.enable=False`` on the detector the hook does nothing
+(the sampler keeps uniform unlabeled weights), so one switch turns CrS off.
+"""
+from typing import Optional
+
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
-from ...datasets.samplers import (ClassRebalancingMultiSourceSampler,
-                                  PseudoLabelPool, boxes_to_rows,
-                                  compute_crs_factors, crs_lambda)
+from cissod_core.crs import ClassRebalancer
+from ...datasets.samplers import ClassRebalancingMultiSourceSampler
+from ...models.detectors import published_pseudo_labels
+from .runner_access import class_imbalance_detector
 
 CKPT_KEY = 'cissod_crs'
 
 
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
-
-
-def _train_sampler(runner):
+def _train_sampler(runner) -> ClassRebalancingMultiSourceSampler:
     loader = runner.train_dataloader
     sampler = getattr(loader, 'sampler', None)
     if not isinstance(sampler, ClassRebalancingMultiSourceSampler):
@@ -90,58 +89,44 @@ class ClassRebalancingHook(Hook):
         self.max_classes_per_image = int(max_classes_per_image)
         self.delay = delay
         self.log_interval = int(log_interval)
-        self.pool: Optional[PseudoLabelPool] = None
-        self.class_factors: Optional[torch.Tensor] = None
-        self.lam = 0.0
-        self._img_id_to_index: Dict[int, int] = {}
+        self.rebalancer: Optional[ClassRebalancer] = None
+        self._resumed: Optional[dict] = None
 
-    # ------------------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        """False when the detector has CrS switched off."""
+        return self.rebalancer is not None
 
     def before_train(self, runner) -> None:
-        model = _unwrap(runner.model)
-        if not hasattr(model, 'last_pseudo_labels'):
-            raise TypeError(
-                'ClassRebalancingHook needs a detector with the '
-                'ClassImbalanceMixin (e.g. CISSODSoftTeacher) that publishes '
-                f'its pseudo labels; got {type(model).__name__}.')
+        model = class_imbalance_detector(runner, 'ClassRebalancingHook')
         if not model.use_crs:
-            raise ValueError('ClassRebalancingHook is configured but the '
-                             'detector has cissod_cfg.crs.enable=False: '
-                             'remove the hook or enable CrS.')
+            runner.logger.info('CrS is off (cissod_cfg.crs.enable=False): '
+                               'ClassRebalancingHook does nothing')
+            return
         self.sampler = _train_sampler(runner)
-        datasets = runner.train_dataloader.dataset.datasets
-        labeled = datasets[0]
-        unlabeled = datasets[self.sampler.crs_source]
-        num_classes = model.class_thresholds.num_classes
-        self.labeled_class_images = torch.zeros(num_classes, dtype=torch.long)
-        for i in range(len(labeled)):
-            cats = sorted(set(int(c) for c in labeled.get_cat_ids(i)))
-            self.labeled_class_images[cats] += 1
-        self.num_labeled_images = len(labeled)
-        self._img_id_to_index = {
-            int(unlabeled.get_data_info(i)['img_id']): i
-            for i in range(len(unlabeled))
-        }
-        if self.pool is None:
-            self.pool = PseudoLabelPool(len(unlabeled), num_classes,
-                                        self.max_classes_per_image)
-        elif len(self.pool) != len(unlabeled):
-            raise ValueError(
-                f'the resumed CrS pool has {len(self.pool)} images but the '
-                f'unlabeled dataset has {len(unlabeled)}: resume with the '
-                'same unlabeled split.')
+        self.rebalancer = ClassRebalancer(
+            self.sampler.image_ids(self.sampler.crs_source),
+            self.sampler.image_class_ids(0),
+            model.class_thresholds.num_classes,
+            gamma=self.gamma,
+            max_classes_per_image=self.max_classes_per_image)
+        if self._resumed is not None:
+            self.rebalancer.load_state_dict(self._resumed)
+            runner.logger.info(
+                'CrS: resumed a pool of '
+                f'{self.rebalancer.pool.num_images_with_labels()} '
+                f'pseudo-labelled images (lambda {self.rebalancer.lam:.4f})')
         if self.start_iter is None:
             self.start_iter = model.ssod_warmup_iters
         if self.delay is None:
             loader = runner.train_dataloader
             prefetch = getattr(loader, 'prefetch_factor', None) or 2
             self.delay = loader.num_workers * prefetch + 1
-        self.rows_per_rank = self.sampler.num_per_source[
-            self.sampler.crs_source]
         runner.logger.info(
-            f'CrS: pool of {len(self.pool)} unlabeled images from iteration '
-            f'{self.start_iter}, factor update every {self.interval} '
-            f'iterations, gamma {self.gamma}, delay {self.delay} batches')
+            f'CrS: pool of {len(self.rebalancer.pool)} unlabeled images from '
+            f'iteration {self.start_iter}, factor update every '
+            f'{self.interval} iterations, gamma {self.gamma}, delay '
+            f'{self.delay} batches')
 
     def after_train_iter(self,
                          runner,
@@ -149,56 +134,23 @@ class ClassRebalancingHook(Hook):
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
         it = runner.iter  # the iteration just run
-        if it < self.start_iter:
+        if not self.enabled or it < self.start_iter:
             return
-        self._record(_unwrap(runner.model))
+        self.rebalancer.record(
+            published_pseudo_labels(runner.message_hub),
+            self.sampler.num_per_source[self.sampler.crs_source])
         done = it + 1 - self.start_iter
         if done > 0 and done % self.interval == 0:
             self.update_factors(runner)
         if self.every_n_train_iters(runner, self.log_interval):
             runner.message_hub.update_scalar(
-                'train/crs/pool_images', self.pool.num_images_with_labels())
-
-    def _record(self, model) -> None:
-        """Pool rows of this iteration's pseudo labels, merged over ranks."""
-        batches = model.last_pseudo_labels
-        index_list, class_list, margin_list = [], [], []
-        for b in batches:
-            image_index = torch.tensor(
-                [self._img_id_to_index.get(i, -1) for i in b.img_ids],
-                dtype=torch.long)
-            if (image_index < 0).any():
-                missing = [i for i in b.img_ids
-                           if i not in self._img_id_to_index]
-                raise KeyError(
-                    f'pseudo-labelled images {missing[:5]} are not in the '
-                    'unlabeled dataset of the CrS sampler (source '
-                    f'{self.sampler.crs_source}).')
-            classes, margins = boxes_to_rows(
-                image_index, b.box_image.cpu(), b.labels.cpu(),
-                b.margins.cpu(), self.max_classes_per_image)
-            index_list.append(image_index)
-            class_list.append(classes)
-            margin_list.append(margins)
-        K = self.max_classes_per_image
-        if index_list:
-            indices = torch.cat(index_list)
-            classes = torch.cat(class_list)
-            margins = torch.cat(margin_list)
-        else:
-            indices = torch.empty(0, dtype=torch.long)
-            classes = torch.empty((0, K), dtype=torch.int16)
-            margins = torch.empty((0, K), dtype=torch.float32)
-        pad_to = max(self.rows_per_rank * max(len(batches), 1),
-                     len(indices))
-        self.pool.sync_and_update(indices, classes, margins, pad_to)
+                'train/crs/pool_images',
+                self.rebalancer.pool.num_images_with_labels())
 
     def update_factors(self, runner) -> None:
         """Recompute the CrS factors and hand them to the sampler."""
-        self.lam = crs_lambda(runner.iter + 1, runner.max_iters, self.gamma)
-        self.class_factors, image_factors = compute_crs_factors(
-            self.pool, self.labeled_class_images, self.num_labeled_images,
-            self.lam)
+        rb = self.rebalancer
+        image_factors = rb.update(runner.iter + 1, runner.max_iters)
         self.sampler.set_source_weights(
             self.sampler.crs_source, image_factors,
             start_batch=runner.iter + 1 + self.delay)
@@ -207,14 +159,14 @@ class ClassRebalancingHook(Hook):
         factor_max = float(image_factors.max()) \
             if image_factors.numel() else 0.0
         runner.logger.info(
-            f'CrS update at iter {runner.iter + 1}: lambda {self.lam:.4f}, '
-            f'{self.pool.num_images_with_labels()} pool images, class '
-            f'factors max {self.class_factors.max().item():.3f}, image '
+            f'CrS update at iter {runner.iter + 1}: lambda {rb.lam:.4f}, '
+            f'{rb.pool.num_images_with_labels()} pool images, class '
+            f'factors max {rb.class_factors.max().item():.3f}, image '
             f'factors > 1: {int((image_factors > 1).sum())} '
             f'(crs/repeated_share {repeated_share:.4f}), '
             f'crs/image_factor_max {factor_max:.3f}')
         hub = runner.message_hub
-        hub.update_scalar('train/crs/lambda', self.lam)
+        hub.update_scalar('train/crs/lambda', rb.lam)
         hub.update_scalar('train/crs/image_factor_max', factor_max)
         hub.update_scalar('train/crs/repeated_share', repeated_share)
 
@@ -222,26 +174,18 @@ class ClassRebalancingHook(Hook):
     # checkpoints
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        if self.pool is None:
+        if not self.enabled:
             return
         checkpoint[CKPT_KEY] = dict(
-            pool=self.pool.state_dict(),
-            class_factors=self.class_factors,
-            lam=self.lam,
-            sampler=self.sampler.state_dict())
+            self.rebalancer.state_dict(), sampler=self.sampler.state_dict())
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get(CKPT_KEY)
         if state is None or not getattr(runner, '_resume', True):
             return  # load_from (fine-tuning) starts a new pool
-        pool = state['pool']
-        self.pool = PseudoLabelPool(pool['num_images'], pool['num_classes'],
-                                    pool['max_classes_per_image'])
-        self.pool.load_state_dict(pool)
-        self.class_factors = state['class_factors']
-        self.lam = float(state['lam'])
+        # the rebalancer is built in before_train, which comes later
+        self._resumed = state
+        if self.rebalancer is not None:
+            self.rebalancer.load_state_dict(state)
         # restored now, before the train loop (re)starts its dataloader
         _train_sampler(runner).load_state_dict(state['sampler'])
-        runner.logger.info(
-            f'CrS: resumed a pool of {self.pool.num_images_with_labels()} '
-            f'pseudo-labelled images (lambda {self.lam:.4f})')

@@ -4,14 +4,10 @@
 model being trained:
 
 * ``before_train``: finds the losses' balancers (the EMA teacher's copies
-  are skipped) and, for a semi-supervised detector, wraps its loss methods
-  in :func:`~cissod.models.losses.gbr_branch` blocks so that labeled and
-  unlabeled RoI-classification losses record into their own branch with
-  their loss weight (``sup_weight`` / ``unsup_weight`` of
-  ``semi_train_cfg``) and Soft Teacher's regression-only pass records
-  nothing. No detector code is needed. Detectors that set their branches
-  themselves (``sets_gbr_branches = True``, e.g. ``CISSODSoftTeacher``) are
-  left as they are.
+  are skipped) and checks the class count. A semi-supervised detector must
+  set the GbR branches itself (:class:`~cissod.models.GbRBranchesMixin`:
+  ``GbRSoftTeacher``, ``CISSODSoftTeacher``); one without them is refused,
+  since its unlabeled RoIs would be recorded as labeled.
 * ``after_train_iter``: sums the iteration's gradient statistics over all
   ranks (one ``all_reduce``), updates the accumulated G-hat (running mean
   in the warm-up, then EMA) and re-solves the weights.
@@ -41,20 +37,14 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
+from mmdet.models.detectors import SemiBaseDetector
 from mmdet.registry import HOOKS
 
-from ...models.balancers import GradientBalancer
-from ...models.balancers.solvers import negative_inflow, positive_gradients
-from ...models.losses import find_balancers, install_branch_wrappers
-
-#: Methods of mmdet's semi-supervised detectors and the branch their
-#: RoI-classification losses belong to (None: record nothing).
-SEMI_BRANCH_METHODS: Dict[str, Optional[str]] = dict(
-    loss_by_gt_instances='labeled',
-    loss_by_pseudo_instances='unlabeled',
-    rcnn_reg_loss_by_pseudo_instances=None,
-)
+from cissod_core.gbr import (GradientBalancer, negative_inflow,
+                             positive_gradients)
+from ...models.detectors import GbRBranchesMixin
+from ...models.losses import find_balancers
+from .runner_access import unwrap_model
 
 
 def _sum_across_ranks(flat: torch.Tensor) -> torch.Tensor:
@@ -67,10 +57,6 @@ class GradientBalanceHook(Hook):
     """Update, synchronise and log the GbR class weights.
 
     Args:
-        branch_methods (dict[str, str | None], optional): detector method
-            name -> GbR branch, for semi-supervised detectors. Defaults to
-            :data:`SEMI_BRANCH_METHODS` (mmdet's ``SemiBaseDetector`` and
-            ``SoftTeacher``).
         log_interval (int): iterations between per-class logs (and the
             ``gbr/top`` line).
         log_per_class (bool): log every class's weight and gradients to the
@@ -87,7 +73,6 @@ class GradientBalanceHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self,
-                 branch_methods: Optional[Dict[str, Optional[str]]] = None,
                  log_interval: int = 50,
                  log_per_class: bool = True,
                  class_groups: Optional[Dict[str, Sequence[str]]] = None,
@@ -101,32 +86,27 @@ class GradientBalanceHook(Hook):
         }
         self.top_k = int(top_k)
         self.group_indices: Dict[str, List[int]] = {}
-        self.branch_methods = dict(SEMI_BRANCH_METHODS if branch_methods is
-                                   None else branch_methods)
         self.log_interval = log_interval
         self.log_per_class = log_per_class
         self.balancers: Dict[str, GradientBalancer] = {}
         self.class_names: Sequence[str] = ()
 
     def before_train(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner)
         self.balancers = find_balancers(model)
         if not self.balancers:
             raise RuntimeError(
                 'GradientBalanceHook found no GradientBalancedLoss in the '
                 'model: set roi_head.bbox_head.loss_cls=dict(type='
                 "'GradientBalancedLoss', num_classes=...) or remove the hook.")
-        semi_cfg = getattr(model, 'semi_train_cfg', None)
-        if semi_cfg is not None and not getattr(model, 'sets_gbr_branches',
-                                                False):
-            weights = dict(
-                labeled=float(semi_cfg.get('sup_weight', 1.0)),
-                unlabeled=float(semi_cfg.get('unsup_weight', 1.0)))
-            wrapped = install_branch_wrappers(model, self.branch_methods,
-                                              weights)
-            runner.logger.info(f'GbR branches: {wrapped}, loss weights '
-                               f'{weights}')
+        if (isinstance(model, SemiBaseDetector)
+                and not isinstance(model, GbRBranchesMixin)):
+            raise TypeError(
+                f'GradientBalanceHook: {type(model).__name__} does not set '
+                'the GbR branches, so its unlabeled RoIs would be recorded '
+                "as labeled: use type='GbRSoftTeacher' instead of "
+                "'SoftTeacher' (or CISSODSoftTeacher), or mix "
+                'cissod.models.GbRBranchesMixin into your detector.')
         dataset = runner.train_dataloader.dataset
         classes = tuple(dataset.metainfo.get('classes', ()))
         for name, balancer in self.balancers.items():

@@ -3,8 +3,10 @@ when the teacher keeps no pseudo label for a long time."""
 from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
+
+from ...models.detectors import published_pseudo_labels
+from .runner_access import class_imbalance_detector
 
 
 @HOOKS.register_module()
@@ -54,29 +56,19 @@ class PseudoLabelLoggerHook(Hook):
         self._last_total: Optional[int] = None
 
     def before_train(self, runner) -> None:
-        model = self._model(runner)
-        if not hasattr(model, 'last_pseudo_labels'):
-            raise TypeError('PseudoLabelLoggerHook needs a detector with the '
-                            'ClassImbalanceMixin (e.g. CISSODSoftTeacher), '
-                            f'got {type(model).__name__}.')
+        model = class_imbalance_detector(runner, 'PseudoLabelLoggerHook')
         self.class_names = tuple(
             runner.train_dataloader.dataset.metainfo.get('classes', ()))
         self.empty_streak = 0
         self._warned = False
         self._last_total = int(model.pseudo_label_counts.sum())
 
-    @staticmethod
-    def _model(runner):
-        return runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-
     def after_train_iter(self,
                          runner,
                          batch_idx: int,
                          data_batch: Optional[dict] = None,
                          outputs: Optional[dict] = None) -> None:
-        model = self._model(runner)
-        batches = model.last_pseudo_labels
+        batches = published_pseudo_labels(runner.message_hub)
         if not batches:
             return
         thr = batches[-1].thresholds
@@ -90,6 +82,7 @@ class PseudoLabelLoggerHook(Hook):
         hub.update_scalar('train/pseudo/per_image',
                           kept / max(num_images, 1))
         hub.update_scalar('train/pseudo/candidates', float(candidates))
+        model = class_imbalance_detector(runner, 'PseudoLabelLoggerHook')
         self._check_streak(runner, model, thr, candidates)
         if not self.every_n_train_iters(runner, self.log_interval):
             return
@@ -119,7 +112,7 @@ class PseudoLabelLoggerHook(Hook):
         self._warned = True
         cfg = model.semi_train_cfg
         init_thr = cfg.get('pseudo_label_initial_score_thr', None)
-        cls_thr = cfg.get('cls_pseudo_thr', None)
+        cls_thr = model.class_thresholds.tau  # the configured cls_pseudo_thr
         lo, hi = float(thr.min()), float(thr.max())
         in_force = (f'{lo:.3g}' if abs(hi - lo) < 1e-6 else
                     f'{lo:.3g}..{hi:.3g}')

@@ -5,7 +5,7 @@ On ``--resume`` at iteration k, mmengine's ``IterBasedTrainLoop.run`` calls
 the sampler reaches the right position: every already-trained batch is
 loaded, decoded and augmented again, hours at k = 100k. A sampler whose
 stream is indexed by batch (``fast_forward(k)``, e.g.
-:class:`~cissod.datasets.samplers.ClassRebalancingMultiSourceSampler`) can
+:class:`~cissod.datasets.ClassRebalancingMultiSourceSampler`) can
 jump there instead. :class:`FastResumeIterBasedTrainLoop` does that and
 otherwise is mmengine's loop:
 

@@ -4,31 +4,29 @@
 ``SemiBaseDetector`` subclass (``class MyDet(ClassImbalanceMixin,
 SemiBaseDetector)``); :class:`~.CISSODSoftTeacher` is the Soft Teacher one.
 
-* **GbR branches**: the labeled loss runs in ``gbr_branch('labeled',
-  sup_weight)``, the unlabeled loss in ``gbr_branch('unlabeled',
-  unsup_weight)``, so that a :class:`GradientBalancedLoss` used as the RoI
-  classifier's ``loss_cls`` records each branch's gradient matrix once per
-  iteration (Soft Teacher's regression-only pass records nothing, see
-  :class:`~.CISSODSoftTeacher`). With a plain ``loss_cls`` this is a no-op.
+* **GbR**: the losses run in GbR branches (:class:`~.GbRBranchesMixin`);
+  ``cissod_cfg.gbr.enable=False`` keeps every class weight at 1 (G is
+  still recorded and logged).
 * **GbT** (docs/cissod.md): every detection the teacher's RoI head
   returns (its test ``score_thr``, before Soft Teacher's
   ``pseudo_label_initial_score_thr`` filter, as the reference does;
   ``gbt.score_source='detections'``) updates the per-class running mean
-  score (:class:`~cissod.models.thresholds.ClassThresholds`, summed over
+  score (:class:`cissod_core.gbt.ClassThresholds`, summed over
   ranks). ``score_source='candidates'`` uses only the detections above
   ``pseudo_label_initial_score_thr`` (an option).
   After the SSOD warm-up the RoI-classification pseudo labels of class c
   are kept when ``score > theta_c`` instead of ``score > cls_pseudo_thr``.
 * **CrS** (docs/cissod.md): after the SSOD warm-up, the kept pseudo labels
   of every unlabeled image (class, margin = score - theta_c) are published
-  in :attr:`last_pseudo_labels`, which
+  as :class:`~cissod_core.crs.PseudoLabelBatch` es on the message hub
+  (:data:`PSEUDO_LABELS_KEY`), which
   :class:`~cissod.engine.hooks.ClassRebalancingHook` merges into its pool.
 
 Config (``cissod_cfg`` of the detector)::
 
     cissod_cfg=dict(
         ssod_warmup_iters=12000,        # GbT and the CrS pool start here
-        gbr=True,                       # set GbR branches
+        gbr=dict(enable=True),          # class weights from G (else 1)
         gbt=dict(enable=True, score_source='detections',
                  use_score_term=True, use_weight_term=True,
                  unseen_classes='floor', exact_count=1000, momentum=0.999),
@@ -38,21 +36,34 @@ The current iteration is read from mmengine's message hub (``'iter'``, set
 by ``RuntimeInfoHook`` before every training iteration).
 """
 import copy
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
+from cissod_core.crs import MARGIN_MODES, PseudoLabelBatch, crs_margins
+from cissod_core.gbt import ClassThresholds
 from mmdet.structures import SampleList
-from ...datasets.samplers.class_rebalancing import MARGIN_MODES, crs_margins
-from ..losses import find_balancers, gbr_branch
-from ..thresholds import ClassThresholds
+from ..losses import find_balancers
+from .gbr_branches import GbRBranchesMixin
 
-__all__ = ['ClassImbalanceMixin', 'PseudoLabelBatch', 'SCORE_SOURCES']
+__all__ = [
+    'ClassImbalanceMixin', 'PseudoLabelBatch', 'SCORE_SOURCES',
+    'PSEUDO_LABELS_KEY', 'published_pseudo_labels'
+]
+
+#: Message-hub runtime info holding this iteration's kept pseudo labels, a
+#: ``list[PseudoLabelBatch]`` (one per unlabeled batch, after GbT). The
+#: detector writes it in every training iteration; ``ClassRebalancingHook``
+#: and ``PseudoLabelLoggerHook`` read it. Not saved in checkpoints.
+PSEUDO_LABELS_KEY = 'cissod/pseudo_labels'
+
+
+def published_pseudo_labels(message_hub: MessageHub) -> List[PseudoLabelBatch]:
+    """The pseudo labels the detector published in this iteration."""
+    return list(message_hub.get_info(PSEUDO_LABELS_KEY, []))
 
 #: Where GbT's running class scores come from: every detection of the
 #: teacher's RoI head (the reference) or only the pseudo-label candidates
@@ -71,59 +82,16 @@ PRESETS = {
 }
 
 
-@dataclass
-class PseudoLabelBatch:
-    """The RoI-classification pseudo labels the teacher produced for one
-    batch of unlabeled images (after GbT), for CrS and logging.
-
-    Attributes:
-        img_ids (list[int]): ``B`` image ids (``metainfo['img_id']``).
-        box_image (Tensor): ``(M,)`` long, index into ``img_ids`` per box.
-        labels (Tensor): ``(M,)`` long class of every kept pseudo box.
-        margins (Tensor): ``(M,)`` float32 CrS margins (> 0):
-            ``score - theta_label``, or normalised by ``1 - theta_label``
-            with ``crs.margin='normalized'`` (:func:`crs_margins`).
-        thresholds (Tensor): ``(n,)`` float32 thresholds in force.
-        num_candidates (Tensor): ``(n,)`` long, candidates per class (score
-            above the initial threshold) before the class thresholds.
-    """
-    img_ids: List[int]
-    box_image: Tensor
-    labels: Tensor
-    margins: Tensor
-    thresholds: Tensor
-    num_candidates: Tensor
-
-    @property
-    def num_kept(self) -> Tensor:
-        """``(n,)`` long: kept pseudo boxes per class."""
-        return torch.bincount(self.labels, minlength=self.thresholds.numel())
-
-
-@contextmanager
-def _cfg_override(cfg, **values) -> Iterator[None]:
-    """Temporarily set keys of a (Config)dict."""
-    old = {k: cfg.get(k) for k in values}
-    cfg.update(values)
-    try:
-        yield
-    finally:
-        cfg.update(old)
-
-
-class ClassImbalanceMixin:
+class ClassImbalanceMixin(GbRBranchesMixin):
     """GbR branches, GbT thresholds and CrS recording for a
     ``SemiBaseDetector`` (see the module docstring).
 
     Call :meth:`init_class_imbalance` at the end of ``__init__``.
     """
 
-    #: tells :class:`GradientBalanceHook` not to wrap the loss methods again
-    sets_gbr_branches = True
-
     def init_class_imbalance(self,
                              ssod_warmup_iters: int = 0,
-                             gbr: bool = True,
+                             gbr: Union[bool, dict, None] = None,
                              gbt: Optional[dict] = None,
                              crs: Optional[dict] = None,
                              preset: str = 'reference') -> None:
@@ -132,7 +100,12 @@ class ClassImbalanceMixin:
         Args:
             ssod_warmup_iters (int): iteration from which GbT thresholds are
                 applied and CrS pseudo labels recorded.
-            gbr (bool): run the losses in GbR branches.
+            gbr (dict | bool, optional): ``enable`` (default True): the
+                student's :class:`GradientBalancedLoss` weights the classes;
+                with False every weight stays 1 while G is still recorded
+                and logged. A bool is ``dict(enable=gbr)``. The losses run
+                in GbR branches either way (a no-op with a plain
+                ``loss_cls``).
             gbt (dict, optional): ``enable`` (default True),
                 ``score_source`` (``'detections'``, the reference, or
                 ``'candidates'``), ``detection_score_thr`` (0.05: the
@@ -165,7 +138,14 @@ class ClassImbalanceMixin:
         gbt = {**PRESETS[preset]['gbt'], **dict(gbt or {})}
         crs = {**PRESETS[preset]['crs'], **dict(crs or {})}
         self.ssod_warmup_iters = int(ssod_warmup_iters)
-        self.use_gbr = bool(gbr)
+        gbr = dict(enable=gbr) if isinstance(gbr, bool) else dict(gbr or {})
+        self.use_gbr = bool(gbr.pop('enable', True))
+        if gbr:
+            raise ValueError(
+                f'unknown cissod_cfg.gbr keys {sorted(gbr)}; GbR options '
+                'belong to the GradientBalancedLoss of the bbox head')
+        for balancer in find_balancers(self.student, skip_prefixes=()).values():
+            balancer.reweighting = self.use_gbr
         self.use_gbt = bool(gbt.pop('enable', True))
         self.gbt_score_source = gbt.pop('score_source', 'detections')
         self.gbt_detection_score_thr = float(
@@ -205,7 +185,10 @@ class ClassImbalanceMixin:
         # over ranks); a buffer so that checkpoints carry it
         self.register_buffer('pseudo_label_counts',
                              torch.zeros(num_classes, dtype=torch.long))
-        self.last_pseudo_labels: List[PseudoLabelBatch] = []
+        # this iteration's kept pseudo labels (published through the message
+        # hub, PSEUDO_LABELS_KEY) and the thresholds they were kept with
+        self._pseudo_label_batches: List[PseudoLabelBatch] = []
+        self._thresholds_in_force: Optional[Tensor] = None
 
     # ------------------------------------------------------------------
     # state read by the hooks
@@ -235,8 +218,7 @@ class ClassImbalanceMixin:
         if self.use_gbt and self.after_ssod_warmup:
             weights = self.gbr_class_weights() if ct.use_weight_term else None
             return ct.thresholds(weights).float()
-        return torch.full((ct.num_classes, ),
-                          float(self.semi_train_cfg.cls_pseudo_thr),
+        return torch.full((ct.num_classes, ), ct.tau,
                           device=self.pseudo_label_counts.device)
 
     # ------------------------------------------------------------------
@@ -244,26 +226,15 @@ class ClassImbalanceMixin:
 
     def loss(self, multi_batch_inputs: dict,
              multi_batch_data_samples: dict) -> dict:
-        """SemiBaseDetector's loss; clears :attr:`last_pseudo_labels`."""
-        self.last_pseudo_labels = []
-        return super().loss(multi_batch_inputs, multi_batch_data_samples)
-
-    def loss_by_gt_instances(self, batch_inputs: Tensor,
-                             batch_data_samples: SampleList) -> dict:
-        """Labeled loss, in GbR branch ``labeled``."""
-        with self._branch('labeled', 'sup_weight'):
-            return super().loss_by_gt_instances(batch_inputs,
-                                                batch_data_samples)
-
-    def loss_by_pseudo_instances(self,
-                                 batch_inputs: Tensor,
-                                 batch_data_samples: SampleList,
-                                 batch_info: Optional[dict] = None) -> dict:
-        """Unlabeled loss, in GbR branch ``unlabeled``."""
-        with self._branch('unlabeled', 'unsup_weight'):
-            return super().loss_by_pseudo_instances(batch_inputs,
-                                                    batch_data_samples,
-                                                    batch_info)
+        """SemiBaseDetector's loss; publishes the kept pseudo labels of this
+        iteration (:data:`PSEUDO_LABELS_KEY`)."""
+        self._pseudo_label_batches = []
+        self._thresholds_in_force = None
+        losses = super().loss(multi_batch_inputs, multi_batch_data_samples)
+        MessageHub.get_current_instance().update_info(
+            PSEUDO_LABELS_KEY, list(self._pseudo_label_batches),
+            resumed=False)
+        return losses
 
     @torch.no_grad()
     def get_pseudo_instances(self, batch_inputs: Tensor,
@@ -305,15 +276,6 @@ class ClassImbalanceMixin:
     # ------------------------------------------------------------------
     # helpers
 
-    @contextmanager
-    def _branch(self, name: str, weight_key: str) -> Iterator[None]:
-        if not self.use_gbr:
-            yield
-            return
-        with gbr_branch(name, float(self.semi_train_cfg.get(weight_key,
-                                                              1.0))):
-            yield
-
     def _record_pseudo_labels(self, samples: SampleList, det_labels: Tensor,
                               det_scores: Tensor) -> None:
         """Update score statistics (all ranks) and publish kept labels.
@@ -351,7 +313,8 @@ class ClassImbalanceMixin:
             torch.full((len(s.gt_instances), ), i, dtype=torch.long)
             for i, s in enumerate(samples)
         ]).to(device)
-        self.last_pseudo_labels.append(
+        self._thresholds_in_force = thresholds
+        self._pseudo_label_batches.append(
             PseudoLabelBatch(
                 img_ids=[int(s.metainfo['img_id']) for s in samples],
                 box_image=box_image[kept],
@@ -367,9 +330,9 @@ class ClassImbalanceMixin:
         ``score > theta_label`` (GbT thresholds in force)."""
         samples = copy.deepcopy(batch_data_samples)
         # the thresholds the teacher's pseudo labels of this iteration were
-        # published with (computed before this batch updated the statistics)
-        thresholds = (self.last_pseudo_labels[-1].thresholds
-                      if self.last_pseudo_labels else
+        # kept with (computed before this batch updated the statistics)
+        thresholds = (self._thresholds_in_force
+                      if self._thresholds_in_force is not None else
                       self.current_class_thresholds())
         for s in samples:
             inst = s.gt_instances
@@ -393,18 +356,3 @@ class ClassImbalanceMixin:
             if len(inst) > 0:
                 s.gt_instances = inst[inst.scores > ct.tau_min]
         return samples
-
-    @contextmanager
-    def class_thresholds_in_force(
-            self, batch_data_samples: SampleList
-    ) -> Iterator[SampleList]:
-        """Context for a parent method that filters by ``cls_pseudo_thr``:
-        yields the samples filtered by the class thresholds and lets the
-        parent's own filter keep everything. Without GbT (or in its warm-up)
-        it yields the samples unchanged and changes nothing."""
-        if not (self.use_gbt and self.after_ssod_warmup):
-            yield batch_data_samples
-            return
-        samples = self.filter_by_class_thresholds(batch_data_samples)
-        with _cfg_override(self.semi_train_cfg, cls_pseudo_thr=-1.0):
-            yield samples

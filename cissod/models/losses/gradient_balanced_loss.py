@@ -3,7 +3,7 @@
 Where the class weights are *applied*: this loss multiplies every RoI's
 classification loss by its class weight (``GradientBalancer.roi_weights``)
 and hands the batch's logits to the balancer, which computes the gradient
-matrix G (:mod:`cissod.models.balancers.gradient_matrix`). The weights are
+matrix G (:mod:`cissod_core.gbr.gradient_matrix`). The weights are
 re-solved once per iteration by :class:`~cissod.engine.hooks.GradientBalanceHook`.
 """
 from typing import Dict, Optional, Tuple, Union
@@ -14,8 +14,8 @@ from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from ..balancers import GradientBalancer
-from .gbr_branch import current_branch
+from cissod_core.gbr import BaseSolver, GradientBalancer, current_branch
+from ...registry import GBR_SOLVERS
 
 
 def softmax_focal_loss_per_roi(log_probs: Tensor, labels: Tensor,
@@ -53,7 +53,7 @@ class GradientBalancedLoss(nn.Module):
     'balancer.solver.a': dict(decay_mult=0.)}))``.
 
     Every call (in training mode) records the batch's gradient statistics
-    for the active branch (:func:`~.gbr_branch.current_branch`: ``labeled``
+    for the active branch (:func:`cissod_core.gbr.current_branch`: ``labeled``
     by default, ``unlabeled`` or nothing inside a ``gbr_branch`` block) and
     weights each RoI by ``w[y]^beta_branch`` normalised to mean ~1.
 
@@ -63,9 +63,12 @@ class GradientBalancedLoss(nn.Module):
         gamma (float): focal exponent; 0 is cross-entropy.
         loss_weight (float): multiplier of the loss.
         reduction (str): ``'mean'``, ``'sum'`` or ``'none'``.
-        **balancer_kwargs: arguments of
-            :class:`~cissod.models.balancers.GradientBalancer`
-            (``warmup_iters``, ``momentum``, ``solver``, ``weight_bounds``,
+        solver (dict): the solver, built from
+            :data:`~cissod.registry.GBR_SOLVERS`: ``type`` ``'power'``
+            (default), ``'direct'`` or ``'jacobi'``, plus its arguments.
+        **balancer_kwargs: the other arguments of
+            :class:`cissod_core.gbr.GradientBalancer`
+            (``warmup_iters``, ``momentum``, ``weight_bounds``,
             ``bg_max``, ``betas``, ...).
     """
 
@@ -74,6 +77,7 @@ class GradientBalancedLoss(nn.Module):
                  gamma: float = 0.0,
                  loss_weight: float = 1.0,
                  reduction: str = 'mean',
+                 solver: Optional[dict] = None,
                  **balancer_kwargs) -> None:
         super().__init__()
         if reduction not in ('none', 'mean', 'sum'):
@@ -83,8 +87,14 @@ class GradientBalancedLoss(nn.Module):
         self.gamma = float(gamma)
         self.loss_weight = loss_weight
         self.reduction = reduction
+        solver_cfg = dict(type='power') if solver is None else dict(solver)
+
+        def build_solver(**defaults) -> BaseSolver:
+            return GBR_SOLVERS.build(solver_cfg, default_args=defaults)
+
         self.balancer = GradientBalancer(
-            num_classes, gamma=self.gamma, **balancer_kwargs)
+            num_classes, gamma=self.gamma, solver=build_solver,
+            **balancer_kwargs)
 
     def forward(
         self,

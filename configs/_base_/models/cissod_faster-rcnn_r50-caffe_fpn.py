@@ -35,7 +35,7 @@ model = dict(
                     betas=dict(labeled=labeled_beta, unlabeled=1.0))))),
     cissod_cfg=dict(
         ssod_warmup_iters=ssod_warmup_iters,
-        gbr=True,
+        gbr=dict(enable=True),
         gbt=dict(
             enable=True,
             # class scores from every RoI-head detection of the teacher with

@@ -1,0 +1,36 @@
+"""Gradient-based reweighting (GbR): pure torch, no mmdet / mmengine.
+
+* :mod:`.logit_gradients` - closed-form per-RoI logit gradients (CE, focal).
+* :mod:`.gradient_matrix` - the class-by-class gradient matrix G, O(R*C):
+  where G is computed.
+* :mod:`.accumulator` - exact running mean, then EMA.
+* :mod:`.solvers` - class weights from G: ``PowerSolver`` (default),
+  ``DirectSolver``, ``JacobiSolver`` (the paper's learnable module).
+* :mod:`.class_weights` - clamping and per-RoI loss weights.
+* :mod:`.branch` - which branch (labeled / unlabeled / none) a
+  classification-loss call records into.
+* :mod:`.gradient_balancer` - :class:`GradientBalancer`, all GbR state in
+  module buffers.
+"""
+from .accumulator import RunningAverage, average_momentum
+from .branch import (RECORDED_BRANCHES, BranchState, current_branch,
+                     gbr_branch)
+from .class_weights import (batch_weight_mean, clamp_class_weights,
+                            roi_class_weights)
+from .gradient_balancer import GradientBalancer
+from .gradient_matrix import (accumulate_negative_gradients,
+                              batch_gradient_matrix)
+from .logit_gradients import gradient_scale, logit_gradients
+from .solvers import (BaseSolver, DirectSolver, JacobiSolver, PowerSolver,
+                      active_classes, balance_residual, negative_inflow,
+                      positive_gradients)
+
+__all__ = [
+    'RunningAverage', 'average_momentum', 'RECORDED_BRANCHES',
+    'BranchState', 'current_branch', 'gbr_branch', 'batch_weight_mean',
+    'clamp_class_weights', 'roi_class_weights', 'GradientBalancer',
+    'accumulate_negative_gradients', 'batch_gradient_matrix',
+    'gradient_scale', 'logit_gradients', 'BaseSolver', 'DirectSolver',
+    'JacobiSolver', 'PowerSolver', 'active_classes', 'balance_residual',
+    'negative_inflow', 'positive_gradients'
+]
