@@ -14,6 +14,8 @@ package                what it holds
 :mod:`.crs`            class-rebalancing sampling: the CrS terms, the
                        pseudo-label pool, RFS factors, the sampler's draw
                        arithmetic, the ``PseudoLabelBatch`` hand-off
+:mod:`.class_groups`   class groups by name -> index, one error for
+                       unknown names (metric and telemetry)
 :mod:`.splits`         CI-SSOD split builders (COCO, COCO->O365, LVIS)
 :mod:`.demo`           the synthetic demo dataset generator
 =====================  ==================================================

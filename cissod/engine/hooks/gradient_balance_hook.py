@@ -40,6 +40,7 @@ from mmengine.hooks import Hook
 from mmdet.models.detectors import SemiBaseDetector
 from mmdet.registry import HOOKS
 
+from cissod_core.class_groups import resolve_class_groups
 from cissod_core.gbr import (GradientBalancer, negative_inflow,
                              positive_gradients)
 from ...models.detectors import GbRBranchesMixin
@@ -132,21 +133,9 @@ class GradientBalanceHook(Hook):
             source = 'val_evaluator.class_groups'
         if not groups:
             return {}
-        index = {c: i for i, c in enumerate(classes)}
-        unknown = sorted({
-            str(c) for names in groups.values() for c in names
-            if str(c) not in index
-        })
-        if unknown:
-            raise ValueError(
-                f'{source} names classes that are not classes of the training '
-                f'dataset: {unknown}; known classes: {list(classes)}')
-        resolved = {}
-        for group, names in groups.items():
-            idx = sorted({index[str(c)] for c in names})
-            if idx:
-                resolved[str(group)] = idx
-        return resolved
+        resolved = resolve_class_groups(
+            groups, classes, source, 'classes of the training dataset')
+        return {g: sorted(idx) for g, idx in resolved.items() if idx}
 
     def after_train_iter(self,
                          runner,

@@ -43,7 +43,6 @@ value is ``-1``. Predictions of a class without ground truth are not counted
 as false positives by pycocotools either.
 """
 import contextlib
-import difflib
 import io
 import os.path as osp
 import tempfile
@@ -55,6 +54,7 @@ from mmengine.fileio import load
 from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
+from cissod_core.class_groups import resolve_class_groups
 from mmdet.datasets.api_wrappers import COCO, COCOeval, COCOevalMP
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
@@ -212,21 +212,8 @@ class GroupCocoMetric(CocoMetric):
     def _check_class_names(self, available: Sequence[str],
                            source: str) -> None:
         """Raise ValueError naming every group class not in ``available``."""
-        available = list(available)
-        known = set(available)
-        problems = []
-        for group, names in self.class_groups.items():
-            for name in names:
-                if name in known:
-                    continue
-                close = difflib.get_close_matches(str(name), available, n=1)
-                hint = f' (did you mean {close[0]!r}?)' if close else ''
-                problems.append(f'{name!r} in group {group!r}{hint}')
-        if problems:
-            raise ValueError(
-                f'GroupCocoMetric: unknown class names in class_groups, not '
-                f'in {source}: {", ".join(problems)}. Available classes '
-                f'({len(available)}): {available}')
+        resolve_class_groups(self.class_groups, available,
+                             'GroupCocoMetric: class_groups', f'in {source}')
 
     @property
     def dataset_meta(self) -> Optional[dict]:
