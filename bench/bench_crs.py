@@ -1,4 +1,4 @@
-"""Benchmark of the CrS core (``cissod.datasets.samplers``) on the CPU.
+"""Benchmark of the CrS core (``cissod_core.crs``) on the CPU.
 
 Usage::
 

@@ -11,6 +11,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from cissod.models.detectors import published_pseudo_labels
 from cissod_core.crs import compute_crs_factors
 from cissod.engine.hooks import ClassRebalancingHook, GradientBalanceHook
 
