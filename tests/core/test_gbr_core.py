@@ -6,7 +6,6 @@ outer-product loop (for the gradient matrix).
 """
 import copy
 import io
-import os
 from typing import List, Optional, Tuple
 
 import pytest

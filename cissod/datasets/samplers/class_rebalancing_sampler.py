@@ -65,7 +65,7 @@ checkpoint never needs a table that was dropped (:meth:`fast_forward` checks
 it).
 """
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Sized, Union
+from typing import Dict, Iterator, List, Optional, Sized, Union
 
 import torch
 from mmengine.dist import get_dist_info, sync_random_seed
