@@ -11,6 +11,12 @@ The (image, class) pairs are deduplicated and counted with tensor ops; the
 C per-class factors use the same Python float operations as mmengine (one
 division for f_c, one for t / f_c, ``math.sqrt``), so the factors are
 bit-identical to mmengine's.
+
+CrS's class factors (:func:`~.class_rebalancing.crs_class_factors`) are the
+same formula with ``lam`` for t and the labeled + pseudo-labelled images
+for f_c, computed vectorised in torch; they are kept separate on purpose:
+one shared implementation would change either these factors (no longer
+bit-identical to mmengine) or the CrS factors in the last bit.
 """
 import math
 from typing import Sequence
