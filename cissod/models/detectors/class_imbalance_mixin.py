@@ -65,6 +65,7 @@ def published_pseudo_labels(message_hub: MessageHub) -> List[PseudoLabelBatch]:
     """The pseudo labels the detector published in this iteration."""
     return list(message_hub.get_info(PSEUDO_LABELS_KEY, []))
 
+
 #: Where GbT's running class scores come from: every detection of the
 #: teacher's RoI head (the reference) or only the pseudo-label candidates
 #: above ``pseudo_label_initial_score_thr``.
