@@ -6,7 +6,8 @@ PY       := .venv/bin/python
 # semi-supervised runs beside it; make demo is seed 0 of make compare
 DEMO_WD  := work_dirs/compare/seed0
 
-.PHONY: install data demo compare compare-quick ablation test bench clean-demo
+.PHONY: install data demo compare compare-quick ablation custom-demo test \
+	bench clean-demo
 
 install:
 	@bash tools/install.sh
@@ -42,6 +43,20 @@ ablation: data
 	$(PY) tools/compare_demo.py --seeds 0 --jobs 2 --quality \
 		--runs soft_teacher cissod cissod_improved gbt_floor crs_margin \
 		gbt_candidates --out work_dirs/compare --table ablation_seed0.md
+
+# your own data, shown on real images: the deepforest package's aerial tree
+# crowns (2 classes: Tree, Dead) -> checks + configs -> supervised / Soft
+# Teacher / CISSOD, 3 seeds (docs/custom_dataset.md)
+DF       := data/deepforest
+DF_CFG   := work_dirs/deepforest/configs
+custom-demo: install
+	$(PY) tools/make_deepforest_data.py --out $(DF)
+	$(PY) tools/prepare_custom_dataset.py --name deepforest --model tiny \
+		--labeled $(DF)/annotations/labeled.json $(DF)/images/labeled \
+		--unlabeled $(DF)/images/unlabeled \
+		--val $(DF)/annotations/val.json $(DF)/images/val --out $(DF_CFG)
+	$(PY) tools/compare_demo.py --configs $(DF_CFG)/deepforest \
+		--seeds $(SEEDS) --jobs 2 --out work_dirs/deepforest
 
 test: install
 	$(PY) -m pytest tests -q

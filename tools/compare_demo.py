@@ -13,6 +13,13 @@ labels on the unlabeled images against their true boxes.
     python tools/compare_demo.py --seeds 0 --jobs 1   # one seed
     python tools/compare_demo.py --runs soft_teacher cissod cissod_improved
 
+``--configs DIR/NAME`` compares the three configs that
+``tools/prepare_custom_dataset.py`` wrote for a dataset instead
+(``NAME_supervised.py``, ``NAME_soft-teacher.py``, ``NAME_cissod.py``)::
+
+    python tools/compare_demo.py --configs configs/custom/trees/trees \
+        --out work_dirs/trees_compare
+
 Runs already evaluated (a metrics file under ``<work_dir>/test``) are not
 trained again (``--force`` redoes them), so an interrupted comparison
 continues where it stopped. ``--jobs 2`` trains two runs at a time; every
@@ -55,6 +62,21 @@ RUNS: Dict[str, tuple] = {
 DEFAULT_RUNS = ('soft_teacher', 'cissod')
 
 
+def custom_runs(prefix: str) -> Dict[str, tuple]:
+    """The runs of a config set written by prepare_custom_dataset.py."""
+    runs = {
+        SUP: (f'{prefix}_supervised.py', 'supervised (labeled only)'),
+        'soft_teacher': (f'{prefix}_soft-teacher.py', 'Soft Teacher'),
+        'cissod': (f'{prefix}_cissod.py', 'CISSOD'),
+    }
+    missing = [c for c, _ in runs.values() if not osp.isfile(c)]
+    if missing:
+        raise FileNotFoundError(
+            f'--configs {prefix}: {missing} do not exist; write them with '
+            'tools/prepare_custom_dataset.py')
+    return runs
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -82,6 +104,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='extra config overrides of the semi-supervised '
                         'runs (not the burn-in), e.g. '
                         'model.semi_train_cfg.unsup_weight=2.0')
+    parser.add_argument('--configs', metavar='DIR/NAME',
+                        help='compare the supervised / Soft Teacher / '
+                        'CISSOD configs written by '
+                        'tools/prepare_custom_dataset.py instead of the '
+                        'demo runs')
     parser.add_argument('--force', action='store_true',
                         help='train and test again even if evaluated')
     return parser.parse_args(argv)
@@ -124,12 +151,13 @@ def _run(cmd: List[str], log_path: str, env: dict) -> None:
                            f'{tail}')
 
 
-def train_and_test(run: str, seed: int, out: str, env: dict, force: bool,
+def train_and_test(runs: Dict[str, tuple], run: str, seed: int, out: str,
+                   env: dict, force: bool,
                    wait_for: Optional[Future] = None,
                    cfg_options: Sequence[str] = ()) -> str:
     """Train and evaluate one run; returns its work dir."""
     load_from = wait_for.result() if wait_for is not None else None
-    config = RUNS[run][0]
+    config = runs[run][0]
     work_dir = work_dir_of(out, seed, run)
     if not force and is_evaluated(work_dir):
         _log(f'seed {seed} {run}: evaluated before, kept')
@@ -150,8 +178,8 @@ def train_and_test(run: str, seed: int, out: str, env: dict, force: bool,
     return work_dir
 
 
-def collect(run: str, work_dirs: Sequence[str], quality: bool,
-            quality_images: int) -> RunResult:
+def collect(runs: Dict[str, tuple], run: str, work_dirs: Sequence[str],
+            quality: bool, quality_images: int) -> RunResult:
     """Metrics, pseudo-label counts (and quality) of one run's seeds."""
     metrics = [compare_runs.load_test_metrics(w) for w in work_dirs]
     counts = [compare_runs.load_pseudo_label_counts(w) for w in work_dirs]
@@ -163,12 +191,19 @@ def collect(run: str, work_dirs: Sequence[str], quality: bool,
                                      batch_size=8, quiet=True)
             for w in work_dirs
         ]
-    return RunResult(RUNS[run][1], metrics, counts, precision)
+    return RunResult(runs[run][1], metrics, counts, precision)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.configs:
+        args.configs = osp.abspath(args.configs)
     os.chdir(ROOT)
+    runs = custom_runs(args.configs) if args.configs else RUNS
+    unknown = [r for r in args.runs if r not in runs]
+    if unknown:
+        raise SystemExit(f'--runs {unknown}: not runs of --configs '
+                         f'(choose from {[r for r in runs if r != SUP]})')
     jobs = max(1, args.jobs)
     env = dict(os.environ)
     threads = str(max(1, args.threads))
@@ -179,18 +214,20 @@ def main(argv=None) -> int:
         # burn-ins first: a semi-supervised run only waits for a burn-in
         # that was submitted (and so started) before it
         for seed in args.seeds:
-            futures[seed, SUP] = pool.submit(train_and_test, SUP, seed,
-                                             args.out, env, args.force)
+            futures[seed, SUP] = pool.submit(train_and_test, runs, SUP,
+                                             seed, args.out, env, args.force)
         for run in args.runs:
             for seed in args.seeds:
                 futures[seed, run] = pool.submit(
-                    train_and_test, run, seed, args.out, env, args.force,
+                    train_and_test, runs, run, seed, args.out, env,
+                    args.force,
                     futures[seed, SUP], args.cfg_options)
     for future in futures.values():
         future.result()  # raise the first failure
     _log(f'all runs done in {(time.time() - t0) / 60:.1f} min')
     results = [
-        collect(run, [work_dir_of(args.out, s, run) for s in args.seeds],
+        collect(runs, run,
+                [work_dir_of(args.out, s, run) for s in args.seeds],
                 args.quality, args.quality_images)
         for run in [SUP] + list(args.runs)
     ]

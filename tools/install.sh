@@ -24,6 +24,9 @@ $PIP install -q torch==2.5.1 torchvision==0.20.1
 $PIP install -q mmengine==0.10.7 "numpy<2.3" opencv-python-headless
 MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-2} $PIP install --no-build-isolation mmcv==2.1.0
 $PIP install -q -r requirements.txt
+# real aerial images with tree boxes (tools/make_deepforest_data.py): only the
+# package's data is used, so none of its dependencies is installed
+$PIP install -q --no-deps deepforest==2.1.0
 $PIP install -q --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -c "import mmcv.ops, mmdet, cissod; print('[cissod] ok: mmcv', mmcv.__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"

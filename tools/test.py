@@ -5,6 +5,11 @@ Same command line as mmdet's ``tools/test.py``::
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE.pkl]
         [--show] [--show-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
 
+For any COCO-style config (ours or a plain mmdet one), ``--minority A B ...``
+(the other classes are the majority) or ``--class-groups name=A,B ...``
+reports AP over every class group besides AP over all classes, and the
+per-class table, from the same evaluation pass (``GroupCocoMetric``).
+
 Semi-supervised configs evaluate the model named by
 ``semi_test_cfg.predict_on`` (the teacher by default). The metrics are
 printed and, with ``--work-dir`` (or the config's default work dir), saved as
@@ -13,6 +18,7 @@ JSON by mmengine.
 import argparse
 import os
 import os.path as osp
+from typing import Dict, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.evaluator import DumpResults
@@ -45,6 +51,14 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none', help='job launcher')
+    groups = parser.add_mutually_exclusive_group()
+    groups.add_argument(
+        '--minority', nargs='+', metavar='CLASS',
+        help='minority class names: AP over all / majority (the other '
+        'classes) / minority and per class')
+    groups.add_argument(
+        '--class-groups', nargs='+', metavar='NAME=A,B',
+        help='class groups by name, e.g. rare=cat,dog frequent=person')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
@@ -67,6 +81,50 @@ def enable_visualization(cfg: Config, args: argparse.Namespace) -> Config:
     return cfg
 
 
+def parse_class_groups(args: argparse.Namespace,
+                       classes: Sequence[str]) -> Optional[Dict[str, list]]:
+    """``{group: [class, ...]}`` from --minority / --class-groups."""
+    if args.minority:
+        minority = list(args.minority)
+        return dict(majority=[c for c in classes if c not in minority],
+                    minority=minority)
+    if args.class_groups:
+        groups = {}
+        for item in args.class_groups:
+            name, sep, members = item.partition('=')
+            if not sep or not name or not members:
+                raise ValueError(f'--class-groups {item!r}: use NAME=A,B,C')
+            groups[name] = [c for c in members.split(',') if c]
+        return groups
+    return None
+
+
+def set_class_groups(cfg: Config, groups: Dict[str, list]) -> None:
+    """Make the test evaluator a ``GroupCocoMetric`` with ``groups`` (a
+    ``CocoMetric`` keeps all its settings)."""
+    evaluator = cfg.test_evaluator
+    if isinstance(evaluator, (list, tuple)):
+        raise ValueError('--minority / --class-groups need a single '
+                         'test_evaluator')
+    if evaluator.get('type') not in ('CocoMetric', 'GroupCocoMetric'):
+        raise ValueError(
+            f'--minority / --class-groups work with a CocoMetric test '
+            f'evaluator; the config has {evaluator.get("type")}')
+    evaluator.type = 'GroupCocoMetric'
+    evaluator.class_groups = groups
+    evaluator.classwise = True
+
+
+def _test_classes(cfg: Config) -> Sequence[str]:
+    from mmdet.registry import DATASETS
+    dataset = cfg.test_dataloader.dataset
+    classes = (dataset.get('metainfo') or {}).get('classes')
+    if classes:
+        return list(classes)
+    ds_cls = DATASETS.get(dataset.type)
+    return list(getattr(ds_cls, 'METAINFO', {}).get('classes', ()))
+
+
 def main() -> None:
     args = parse_args()
     setup_cissod_env()
@@ -77,6 +135,9 @@ def main() -> None:
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = enable_visualization(cfg, args)
+    groups = parse_class_groups(args, _test_classes(cfg))
+    if groups is not None:
+        set_class_groups(cfg, groups)
     check_config(cfg, modes=('test', ))
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)

@@ -7,13 +7,20 @@ early error that names the problem and the fix:
 * an annotation file that does not exist (with how to make it);
 * configured class names that the annotation file does not contain;
 * a detector whose ``num_classes`` differs from the dataset's classes;
-* a ``load_from`` checkpoint (e.g. the demo's burn-in) that does not exist.
+* a ``load_from`` checkpoint (e.g. the demo's burn-in) that does not exist;
+* the data itself (files up to ``MAX_PARSE_BYTES``): valid JSON, unique
+  image / annotation ids, known categories and images, boxes of positive
+  size inside their image, every image file on disk, and no image in two
+  of the checked datasets (``cissod_core.datasets.coco_checks``).
 """
-import json
 import os.path as osp
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
+
+from cissod_core.datasets import (CocoFileSummary, check_coco_file,
+                                  check_image_files, load_coco_json)
+from cissod_core.datasets.coco_checks import check_disjoint_images
 
 #: Annotation files above this size are not parsed for the class check
 #: (COCO/LVIS/Objects365 train files take minutes to load).
@@ -78,15 +85,26 @@ def _dataset_classes(dataset_cfg: dict) -> Optional[Tuple[str, ...]]:
     return tuple(classes) if classes else None
 
 
-def _category_names(ann_path: str) -> Optional[List[str]]:
+def _img_dir(dataset_cfg: dict) -> str:
+    prefix = (dataset_cfg.get('data_prefix') or {}).get('img', '')
+    data_root = dataset_cfg.get('data_root') or ''
+    if osp.isabs(prefix) or not data_root:
+        return prefix
+    return osp.join(data_root, prefix)
+
+
+def _check_data(ann_path: str, dataset_cfg: dict,
+                mode: str) -> Optional[CocoFileSummary]:
+    """Data checks of one COCO file and its images (``None``: not a COCO
+    JSON file below ``MAX_PARSE_BYTES``)."""
     if not ann_path.endswith('.json') or \
             osp.getsize(ann_path) > MAX_PARSE_BYTES:
         return None
-    with open(ann_path) as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or 'categories' not in data:
-        return None
-    return [c['name'] for c in data['categories']]
+    data = load_coco_json(ann_path, mode)
+    summary = check_coco_file(ann_path, _img_dir(dataset_cfg), mode, data)
+    if '://' not in summary.img_dir:
+        check_image_files(summary, read_headers=False)
+    return summary
 
 
 def _find_num_classes(model_cfg: dict) -> Dict[str, int]:
@@ -133,6 +151,7 @@ def check_config(cfg: Config,
             'configs/demo/faster-rcnn_sup_demo.py`, or `make demo`), or set '
             '--cfg-options load_from=None to train from scratch.')
     num_classes = _find_num_classes(cfg.get('model', {}))
+    summaries: Dict[str, CocoFileSummary] = {}
     for mode in modes:
         loader = cfg.get(_LOADER_OF_MODE[mode])
         if not loader:
@@ -145,11 +164,16 @@ def check_config(cfg: Config,
                 raise FileNotFoundError(
                     f'{mode} annotation file {ann_path} does not exist: '
                     f'{_missing_file_hint(ann_path)}')
+            summary = summaries.get(ann_path)
+            if summary is None:
+                summary = _check_data(ann_path, ds_cfg, mode)
+                if summary is not None:
+                    summaries[ann_path] = summary
             classes = _dataset_classes(ds_cfg)
             if classes is None:
                 continue
-            names = _category_names(ann_path)
-            if names is not None:
+            if summary is not None:
+                names = summary.class_names
                 missing = [c for c in classes if c not in set(names)]
                 if missing:
                     raise ValueError(
@@ -164,3 +188,4 @@ def check_config(cfg: Config,
                     f'{len(classes)} classes but the model config sets '
                     f'{wrong}. Set num_classes={len(classes)} (or fix the '
                     "dataset's metainfo classes).")
+    check_disjoint_images(list(summaries.values()))
