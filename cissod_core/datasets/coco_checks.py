@@ -197,6 +197,11 @@ def check_coco_file(path: str,
     images: Dict[Any, str] = {}
     sizes: Dict[Any, Tuple[int, int]] = {}
     for i, img in enumerate(data['images']):
+        if isinstance(img, dict) and 'file_name' not in img and \
+                'coco_url' in img:
+            # LVIS: the file is the url's last two parts (as mmdet reads it)
+            img = dict(img, file_name='/'.join(
+                str(img['coco_url']).rsplit('/', 2)[-2:]))
         missing = [k for k in ('id', 'file_name', 'width', 'height')
                    if not isinstance(img, dict) or k not in img]
         if missing:
