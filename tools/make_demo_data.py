@@ -32,6 +32,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--labeled-fraction', type=float, default=0.05,
         help='fraction of the train images in the majority-only labeled part')
     parser.add_argument(
+        '--tail-ratio', type=float, default=demo.TRAIN_TAIL_RATIO,
+        help='train frequency ratio between consecutive classes')
+    parser.add_argument(
         '--force', action='store_true',
         help='regenerate even if an up-to-date dataset exists')
     return parser.parse_args(argv)
@@ -41,7 +44,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     params = dict(seed=args.seed, num_train=args.num_train,
                   num_val=args.num_val, img_size=args.img_size,
-                  labeled_fraction=args.labeled_fraction)
+                  labeled_fraction=args.labeled_fraction,
+                  tail_ratio=args.tail_ratio)
     up_to_date = (not args.force
                   and demo.is_demo_data_up_to_date(args.out, **params))
     t0 = time.time()

@@ -107,7 +107,7 @@ _ANN_FILES = {
 _IMG_DIRS = {'train': 'images/train', 'val': 'images/val'}
 # Parameters that must match for an existing dataset to be reused.
 _PARAM_KEYS = ('version', 'seed', 'num_train', 'num_val', 'img_size',
-               'labeled_fraction', 'min_minority_boxes')
+               'labeled_fraction', 'min_minority_boxes', 'tail_ratio')
 # Sub-stream ids for numpy SeedSequence-style seeding.
 _STREAM_TRAIN, _STREAM_VAL = 1, 2
 
@@ -381,6 +381,7 @@ def generate_demo_dataset(out_dir: str,
                           img_size: int = 128,
                           labeled_fraction: float = 0.05,
                           min_minority_boxes: int = 10,
+                          tail_ratio: float = TRAIN_TAIL_RATIO,
                           verbose: bool = True) -> Dict[str, Any]:
     """Generate the demo dataset into ``out_dir`` (overwriting it).
 
@@ -392,6 +393,11 @@ def generate_demo_dataset(out_dir: str,
         img_size: Side of the square images in pixels.
         labeled_fraction: Majority-only labeled fraction of the train images.
         min_minority_boxes: Labeled boxes every minority class must reach.
+        tail_ratio: Train frequency ratio between consecutive classes (the
+            labeled set is long-tailed whatever it is: minority boxes are
+            held out of its majority-only part; a ratio near 1 makes the
+            minority classes common in the unlabeled images, as the VOC
+            classes are in COCO split1).
         verbose: Print the per-class statistics when done.
 
     Returns:
@@ -404,13 +410,15 @@ def generate_demo_dataset(out_dir: str,
         raise ValueError('num_train and num_val must be >= 1')
     if img_size < 32:
         raise ValueError(f'img_size must be >= 32, got {img_size}')
+    if not 0 < tail_ratio <= 1:
+        raise ValueError(f'tail_ratio must be in (0, 1], got {tail_ratio}')
     t0 = time.time()
     os.makedirs(out_dir, exist_ok=True)
     _clear_outputs(out_dir)
 
     k = len(DEMO_CLASSES)
-    train_w = [TRAIN_TAIL_RATIO**i for i in range(k)]
-    val_w = [TRAIN_TAIL_RATIO**(VAL_FLATTEN * i) for i in range(k)]
+    train_w = [tail_ratio**i for i in range(k)]
+    val_w = [tail_ratio**(VAL_FLATTEN * i) for i in range(k)]
     # Guarantee enough minority boxes for the split even for tiny datasets
     # (does not bind at the default size).
     train = _generate_split(out_dir, 'train', num_train, img_size, seed,
@@ -450,6 +458,7 @@ def generate_demo_dataset(out_dir: str,
         img_size=img_size,
         labeled_fraction=labeled_fraction,
         min_minority_boxes=min_minority_boxes,
+        tail_ratio=tail_ratio,
         classes=list(DEMO_CLASSES),
         majority=list(MAJORITY_CLASSES),
         minority=list(MINORITY_CLASSES),
@@ -514,7 +523,7 @@ def _dir_lock(out_dir: str) -> Iterator[None]:
 
 _DEFAULT_PARAMS: Dict[str, Any] = dict(
     seed=0, num_train=2000, num_val=500, img_size=128, labeled_fraction=0.05,
-    min_minority_boxes=10)
+    min_minority_boxes=10, tail_ratio=TRAIN_TAIL_RATIO)
 
 
 def _resolve_params(kwargs: Dict[str, Any]) -> Dict[str, Any]:
@@ -531,6 +540,8 @@ def _meta_matches(meta: Optional[Dict[str, Any]],
     if meta is None:
         return False
     expected = dict(params, version=GENERATOR_VERSION)
+    # data written before tail_ratio was a parameter used the default
+    meta = dict(dict(tail_ratio=TRAIN_TAIL_RATIO), **meta)
     return all(meta.get(k) == expected[k] for k in _PARAM_KEYS)
 
 
