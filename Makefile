@@ -54,7 +54,8 @@ custom-demo: install
 	$(PY) tools/prepare_custom_dataset.py --name deepforest --model tiny \
 		--labeled $(DF)/annotations/labeled.json $(DF)/images/labeled \
 		--unlabeled $(DF)/images/unlabeled \
-		--val $(DF)/annotations/val.json $(DF)/images/val --out $(DF_CFG)
+		--val $(DF)/annotations/val.json $(DF)/images/val --scale 128 128 \
+		--out $(DF_CFG)
 	$(PY) tools/compare_demo.py --configs $(DF_CFG)/deepforest \
 		--seeds $(SEEDS) --jobs 2 --out work_dirs/deepforest
 

@@ -12,8 +12,9 @@ is multiplied by
 where ``images_per_iter = gpus * images per GPU`` of the source that sets
 the schedule. A semi-supervised schedule has two sources (unlabeled and
 labeled images): it takes the larger factor, so that a small unlabeled set
-does not shorten the training below what its labeled set needs. Fractions
-of the schedule are kept: e.g. the
+does not shorten the training below what its labeled set needs. The learning-rate warm-up is the exception: it is about the optimiser's
+stability, not the data, so it keeps its length in iterations (at most a
+fifth of the run). Fractions of the schedule are kept otherwise: e.g. the
 reference COCO CISSOD run's GbR warm-up is 8k of 180k iterations (4.4%),
 and so is the scaled one.
 """
@@ -21,6 +22,9 @@ from dataclasses import asdict, dataclass, replace
 from typing import Dict, Optional, Tuple
 
 __all__ = ['ReferenceSchedule', 'scale_schedule', 'schedule_factor']
+
+#: The learning-rate warm-up is at most this fraction of the run.
+LR_WARMUP_MAX_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ def scale_schedule(ref: ReferenceSchedule,
         gbr_warmup_iters=iters(ref.gbr_warmup_iters),
         ssod_warmup_iters=iters(ref.ssod_warmup_iters),
         crs_interval=iters(ref.crs_interval),
-        lr_warmup_iters=iters(ref.lr_warmup_iters),
+        lr_warmup_iters=min(ref.lr_warmup_iters,
+                            max(1, round(LR_WARMUP_MAX_FRACTION * length)))
+        if ref.lr_warmup_iters > 0 else 0,
         # a step at or past the end (the COCO reference's 180k) stays there
         lr_steps=tuple(iters(s, cap=False) for s in ref.lr_steps))

@@ -34,9 +34,9 @@ COCO_LIKE = ReferenceSchedule(
     checkpoint_interval=4000, gbr_warmup_iters=8000, ssod_warmup_iters=10000,
     crs_interval=1000, lr_warmup_iters=500,
     lr_steps=(120000, 160000, 180000))
+#: Settings scaled with the schedule (the LR warm-up keeps its iterations).
 ITER_FIELDS = ('max_iters', 'val_interval', 'checkpoint_interval',
-               'gbr_warmup_iters', 'ssod_warmup_iters', 'crs_interval',
-               'lr_warmup_iters')
+               'gbr_warmup_iters', 'ssod_warmup_iters', 'crs_interval')
 
 
 # ---------------------------------------------------------------------------
@@ -210,13 +210,25 @@ def test_intervals_are_capped_at_the_length():
         assert scaled.checkpoint_interval == 10
         assert scaled.gbr_warmup_iters == 10
         assert scaled.crs_interval == 10
-        assert scaled.lr_warmup_iters == 10
+        assert scaled.lr_warmup_iters == 2  # at most a fifth of the run
+
+
+def test_lr_warmup_keeps_its_iterations_up_to_a_fifth_of_the_run():
+    for images, expected_len, expected_warmup in ((50000, 90000, 500),
+                                                  (200000, 360000, 500),
+                                                  (2000, 3600, 500),
+                                                  (1000, 1800, 360)):
+        scaled = scale_schedule(COCO_LIKE, images, 40)
+        assert scaled.max_iters == expected_len
+        assert scaled.lr_warmup_iters == expected_warmup
+    assert scale_schedule(COCO_LIKE, 10, 40,
+                          max_iters=5).lr_warmup_iters == 1
 
 
 def test_small_settings_stay_at_least_1_and_zero_stays_zero():
     scaled = scale_schedule(COCO_LIKE, 10, 40)  # 18 iterations
     assert scaled.max_iters == 18
-    assert scaled.lr_warmup_iters == 1  # 500 * 1e-4 rounds to 0
+    assert scaled.lr_warmup_iters == 4  # a fifth of 18, not 500
     assert scaled.crs_interval == 1
     supervised = ReferenceSchedule(images=100, images_per_iter=2,
                                    max_iters=1000, val_interval=100,

@@ -180,3 +180,32 @@ def test_tools_train_stops_before_building_the_runner(deepforest, tmp_path):
     assert str(bad_path) in res.stderr
     # stopped before the runner was built: no work dir
     assert not (tmp_path / 'work_dirs').exists()
+
+
+def test_r50_profile_scales_the_paper_schedule(deepforest, tmp_path):
+    root, data, _, _ = deepforest
+    res = _run([
+        _tool('prepare_custom_dataset.py'), '--name', 'r', '--labeled',
+        str(data / 'annotations' / 'labeled.json'),
+        str(data / 'images' / 'labeled'), '--unlabeled',
+        str(data / 'images' / 'unlabeled'), '--val',
+        str(data / 'annotations' / 'val.json'),
+        str(data / 'images' / 'val'), '--out', str(tmp_path), '--gpus', '4',
+        '--majority-share', '0.5'
+    ], root)
+    assert res.returncode == 0, res.stderr[-3000:]
+    labeled = json.load(open(data / 'annotations' / 'labeled.json'))
+    # the labeled factor sets the length: 180k * (n / 11829) * (8 / 4)
+    length = round(180000 * len(labeled['images']) / 11829 * 2)
+    for kind in ('supervised', 'soft-teacher', 'cissod'):
+        cfg = Config.fromfile(str(tmp_path / f'r_{kind}.py'))
+        assert cfg.train_cfg.max_iters == length
+        assert cfg.get('load_from') is None  # ImageNet backbone, no burn-in
+        assert cfg.param_scheduler[0].end == min(500, round(0.2 * length))
+    cissod = Config.fromfile(str(tmp_path / 'r_cissod.py'))
+    assert cissod.model.cissod_cfg.ssod_warmup_iters == round(12000 * length /
+                                                              180000)
+    hooks = {h.type: h for h in cissod.custom_hooks}
+    assert hooks['ClassRebalancingHook'].interval == round(16000 * length /
+                                                           180000)
+    assert cissod.model.detector.backbone.init_cfg.type == 'Pretrained'
