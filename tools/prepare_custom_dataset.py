@@ -351,8 +351,8 @@ def render_configs(args, summaries, profile, names, groups, rfs, scales,
         f'        loss_cls=dict(num_classes={n}, '
         f'warmup_iters={semi.gbr_warmup_iters})))),\n'
         f'    cissod_cfg=dict(ssod_warmup_iters={semi.ssod_warmup_iters}))\n'
-        + schedule(semi, 'semi') + f'custom_hooks = {_fmt(hooks)}\n' + load_from +
-        f"work_dir = 'work_dirs/{ci_name}'\n")
+        + schedule(semi, 'semi') + f'custom_hooks = {_fmt(hooks)}\n' +
+        load_from + f"work_dir = 'work_dirs/{ci_name}'\n")
     return files
 
 

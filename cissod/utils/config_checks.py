@@ -14,7 +14,7 @@ early error that names the problem and the fix:
   of the checked datasets (``cissod_core.datasets.coco_checks``).
 """
 import os.path as osp
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 

@@ -354,10 +354,11 @@ def check_image_files(summary: CocoFileSummary,
     converted = {m: n for m, n in modes.items()
                  if m in COLOUR_CONVERTED_MODES}
     if converted:
+        listing = ', '.join(f'{m}: {n}'
+                            for m, n in sorted(converted.items()))
         summary.notes.append(
             f'{summary.role}: {sum(converted.values())} image(s) are not '
-            f'RGB ({", ".join(f"{m}: {n}" for m, n in sorted(converted.items()))}'
-            '); the loader converts them to 3-channel colour (grayscale is '
+            f'RGB ({listing}); the loader converts them to 3-channel colour (grayscale is '
             'replicated, alpha dropped): nothing to do.')
     return summary
 

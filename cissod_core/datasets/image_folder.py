@@ -1,6 +1,6 @@
 """An image-only COCO file for a plain folder of unlabeled images."""
 import os.path as osp
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Mapping, Sequence
 
 from .coco_checks import DataCheckError, Progress, _identity, list_files
 

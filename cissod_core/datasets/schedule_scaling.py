@@ -12,7 +12,8 @@ is multiplied by
 where ``images_per_iter = gpus * images per GPU`` of the source that sets
 the schedule. A semi-supervised schedule has two sources (unlabeled and
 labeled images): it takes the larger factor, so that a small unlabeled set
-does not shorten the training below what its labeled set needs. The learning-rate warm-up is the exception: it is about the optimiser's
+does not shorten the training below what its labeled set needs. The
+learning-rate warm-up is the exception: it is about the optimiser's
 stability, not the data, so it keeps its length in iterations (at most a
 fifth of the run). Fractions of the schedule are kept otherwise: e.g. the
 reference COCO CISSOD run's GbR warm-up is 8k of 180k iterations (4.4%),

@@ -83,9 +83,8 @@ class Dataset:
 
     def write(self, role, data, name=None):
         """Write ``data`` as the annotation file of ``role``."""
-        return _write_json(self.root / 'annotations' / (name or
-                                                         f'{role}.json'),
-                           data)
+        path = self.root / 'annotations' / (name or f'{role}.json')
+        return _write_json(path, data)
 
     def image_path(self, name):
         return osp.join(self.img_dir, name)
@@ -193,8 +192,8 @@ def test_json_truncated_inside_a_string_is_named_truncated(ds):
     path = str(ds.root / 'annotations' / 'cut.json')
     with open(path, 'w', encoding='utf-8') as f:
         f.write(text[:text.rindex('bird') + 2])  # ... "name": "bi
-    assert 'probably truncated' in _raises(load_coco_json, path,
-                                               'labeled')
+    msg = _raises(load_coco_json, path, 'labeled')
+    assert 'probably truncated' in msg
 
 
 def test_truncated_non_ascii_json_is_named_truncated(ds):
@@ -205,8 +204,8 @@ def test_truncated_non_ascii_json_is_named_truncated(ds):
     path = str(ds.root / 'annotations' / 'cut.json')
     with open(path, 'w', encoding='utf-8') as f:
         f.write(text[:-10])
-    assert 'probably truncated' in _raises(load_coco_json, path,
-                                               'labeled')
+    msg = _raises(load_coco_json, path, 'labeled')
+    assert 'probably truncated' in msg
 
 
 def test_json_list_is_not_a_coco_file(ds):

@@ -148,8 +148,8 @@ def test_check_config_stops_on_bad_data(deepforest, tmp_path, case):
     assert expected in str(info.value) and str(bad_path) in str(info.value)
 
 
-def test_check_config_stops_on_an_image_in_two_datasets(deepforest,
-                                                         tmp_path):
+def test_check_config_stops_on_an_image_in_two_datasets(
+        deepforest, tmp_path):
     from cissod.utils import check_config
     from cissod_core.datasets import DataCheckError
     _, data, out, _ = deepforest
