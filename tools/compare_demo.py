@@ -5,9 +5,10 @@ For every seed: the supervised burn-in (``faster-rcnn_sup_demo.py``), then
 every semi-supervised run from that seed's burn-in, each trained with
 ``tools/train.py`` and its teacher evaluated with ``tools/test.py``. Prints
 (and writes to ``<out>/<--table>``, default ``compare.md``) AP all /
-majority / minority as mean +- std over the seeds, per-class AP and pseudo labels per class (means), and,
-with ``--quality``, the precision and recall of the final teacher's pseudo
-labels on the unlabeled images against their true boxes.
+majority / minority as mean +- std over the seeds, per-class AP and pseudo
+labels per class (means), and, with ``--quality``, the precision and recall
+of the final teacher's pseudo labels on the unlabeled images against their
+true boxes.
 
     python tools/compare_demo.py                      # make compare
     python tools/compare_demo.py --seeds 0 --jobs 1   # one seed

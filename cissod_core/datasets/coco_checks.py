@@ -358,8 +358,9 @@ def check_image_files(summary: CocoFileSummary,
                             for m, n in sorted(converted.items()))
         summary.notes.append(
             f'{summary.role}: {sum(converted.values())} image(s) are not '
-            f'RGB ({listing}); the loader converts them to 3-channel colour (grayscale is '
-            'replicated, alpha dropped): nothing to do.')
+            f'RGB ({listing}); the loader converts them to 3-channel '
+            'colour (grayscale is replicated, alpha dropped): nothing to '
+            'do.')
     return summary
 
 
