@@ -136,6 +136,8 @@ def run_evaluation(backend: str,
     """
     check_backend(backend, federated)
     max_dets = sorted(int(m) for m in max_dets)
+    for ann in gt_dataset.get('annotations', []):
+        ann.setdefault('iscrowd', 0)  # LVIS has none; COCOeval needs it
     if federated:
         if len(max_dets) != 1:
             raise ValueError('federated evaluation uses one maxDets value '
