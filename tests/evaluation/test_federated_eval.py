@@ -397,3 +397,38 @@ def test_limit_dets_per_image_and_summary_items():
     assert coco['AR_s@1000'].area == 'small'
     with pytest.raises(KeyError, match='mAP_xl'):
         summary_items(['mAP_xl'], [100])
+
+
+@pytest.mark.parametrize('backend,federated', [('pycocotools', False),
+                                               ('faster_coco_eval', False),
+                                               ('faster_coco_eval', True)])
+def test_category_chunks_give_the_same_arrays(lvis_set, backend, federated):
+    """Evaluating the categories in chunks (bounded memory) == one call."""
+    from cissod.evaluation.metrics.eval_backends import run_evaluation
+    gt, dets = lvis_set
+    cat_ids = [c['id'] for c in gt['categories']]
+    img_ids = [img['id'] for img in gt['images']]
+    max_dets = [300] if federated else [100, 300, 1000]
+
+    def run(max_pairs):
+        return run_evaluation(backend, copy.deepcopy(gt),
+                              copy.deepcopy(dets), 'bbox', cat_ids, img_ids,
+                              max_dets, np.linspace(.5, .95, 10),
+                              federated=federated, max_pairs=max_pairs)
+
+    whole = run(None)
+    chunked = run(5 * len(img_ids))  # chunks of 5, 5 and 2 categories
+    assert isinstance(chunked.evaluator, list) and \
+        len(chunked.evaluator) == 3
+    assert chunked.cat_ids == whole.cat_ids == sorted(cat_ids)
+    np.testing.assert_array_equal(chunked.precision, whole.precision)
+    np.testing.assert_array_equal(chunked.recall, whole.recall)
+    assert (whole.precision > 0).any()
+
+
+def test_federated_without_predictions(lvis_set, tmp_path):
+    gt, _ = lvis_set
+    metric = _run(gt, [], tmp_path, backend='faster_coco_eval',
+                  federated=True)
+    raw = metric.raw_results
+    assert raw['bbox_mAP'] == 0.0 and raw['bbox_APf'] == 0.0

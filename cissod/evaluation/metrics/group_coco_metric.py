@@ -71,8 +71,8 @@ from cissod_core.evaluation import (summarize_precision, summarize_recall,
 from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
-from .eval_backends import (EvalArrays, check_backend, check_federated_gt,
-                            run_evaluation)
+from .eval_backends import (MAX_EVAL_PAIRS, EvalArrays, check_backend,
+                            check_federated_gt, run_evaluation)
 
 #: Index in ``COCOeval.stats`` of each item name CocoMetric understands.
 COCO_STAT_INDEX: Dict[str, int] = {
@@ -175,6 +175,11 @@ class GroupCocoMetric(CocoMetric):
         max_dets_per_image (int): With ``federated``, the detections kept
             per image (over all categories) and the maxDets setting; LVIS'
             official value is 300. Defaults to 300.
+        max_eval_pairs (int, optional): Image x category pairs per
+            evaluate call: above it the categories are evaluated in chunks
+            (same result, bounded memory; see
+            :func:`.eval_backends.run_evaluation`). None: one call.
+            Defaults to ``MAX_EVAL_PAIRS`` (1 M).
         **kwargs: Keyword arguments of ``CocoMetric``.
 
     Attributes:
@@ -189,11 +194,13 @@ class GroupCocoMetric(CocoMetric):
                  backend: str = 'pycocotools',
                  federated: bool = False,
                  max_dets_per_image: int = 300,
+                 max_eval_pairs: Optional[int] = MAX_EVAL_PAIRS,
                  **kwargs) -> None:
         check_backend(backend, federated)
         super().__init__(*args, **kwargs)
         self.backend = backend
         self.federated = federated
+        self.max_eval_pairs = max_eval_pairs
         if federated:
             if int(max_dets_per_image) < 1:
                 raise ValueError('max_dets_per_image must be >= 1, got '
@@ -359,8 +366,9 @@ class GroupCocoMetric(CocoMetric):
             iou_thrs=self.iou_thrs,
             federated=self.federated,
             use_mp_eval=self.use_mp_eval,
-            pycocotools_gt=self._coco_api)
-        if arrays.log.strip() and self.backend == 'pycocotools':
+            pycocotools_gt=self._coco_api,
+            max_pairs=self.max_eval_pairs)
+        if self.backend == 'pycocotools' and arrays.log.strip():
             logger.info('\n' + arrays.log)
         return arrays
 
@@ -391,7 +399,8 @@ class GroupCocoMetric(CocoMetric):
             return tuple(read(specs[i], k_inds)
                          for i in ('mAP', 'mAP_50', 'mAP_75'))
 
-        if self.backend != 'pycocotools':  # no summarize() table: ours
+        if not (self.backend == 'pycocotools' and arrays.log.strip()):
+            # no summarize() table of the whole evaluation: ours
             mode = 'federated LVIS, ' if self.federated else ''
             values = ', '.join(
                 f'{item}={_fmt(raw[f"{metric}_{item}"], 1, "{:.3f}")}'
