@@ -432,3 +432,76 @@ def test_federated_without_predictions(lvis_set, tmp_path):
                   federated=True)
     raw = metric.raw_results
     assert raw['bbox_mAP'] == 0.0 and raw['bbox_APf'] == 0.0
+
+
+def _segm_set():
+    """Small LVIS-shaped set with rectangle polygons and rectangle masks."""
+    gt, dets = make_detection_set(8, 6, lvis=True, seed=11, gt_per_image=4,
+                                  fp_per_image=8, crowded_images=(1, ),
+                                  crowded_dets=300)
+    for a in gt['annotations']:
+        x, y, w, h = a['bbox']
+        a['segmentation'] = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    samples = _to_samples(gt, dets)
+    for img, sample in zip(gt['images'], samples):
+        boxes = sample['pred_instances']['bboxes'].numpy()
+        masks = np.zeros((len(boxes), img['height'], img['width']), bool)
+        for i, (x1, y1, x2, y2) in enumerate(np.round(boxes).astype(int)):
+            masks[i, y1:y2, x1:x2] = True
+        sample['pred_instances']['masks'] = torch.from_numpy(masks)
+    return gt, samples
+
+
+def _run_samples(gt, samples, tmp_path, name, **kwargs):
+    path = tmp_path / f'{name}.json'
+    path.write_text(json.dumps(gt))
+    metric = GroupCocoMetric(ann_file=str(path), metric=['bbox', 'segm'],
+                             outfile_prefix=str(tmp_path / name), **kwargs)
+    metric.dataset_meta = dict(
+        classes=tuple(c['name'] for c in gt['categories']))
+    metric.process({}, copy.deepcopy(samples))
+    metric.evaluate(size=len(samples))
+    return metric
+
+
+def test_segm_parity(tmp_path, lvis_api):
+    """Masks: faster_coco_eval == pycocotools (COCO-style) and federated
+    faster_coco_eval == lvis 0.5.3, within 1e-4."""
+    gt, samples = _segm_set()
+    groups = dict(majority=['class_0', 'class_1', 'class_2'],
+                  minority=['class_3', 'class_4', 'class_5'])
+    ref = _run_samples(gt, samples, tmp_path, 'coco_ref',
+                       class_groups=groups).raw_results
+    fast = _run_samples(gt, samples, tmp_path, 'coco_fast',
+                        class_groups=groups,
+                        backend='faster_coco_eval').raw_results
+    assert set(fast) == set(ref)
+    coco_err = max(abs(fast[k] - ref[k]) for k in ref)
+    assert 0 < ref['segm_mAP'] < 1
+
+    fed = _run_samples(gt, samples, tmp_path, 'fed', federated=True,
+                       backend='faster_coco_eval').raw_results
+    lvis_gt = lvis_api.LVIS(str(tmp_path / 'fed.json'))
+    lvis_errors = {}
+    for iou_type in ('bbox', 'segm'):
+        with open(tmp_path / f'fed.{iou_type}.json') as f:
+            dets = json.load(f)
+        if iou_type == 'segm':
+            for d in dets:
+                d.pop('bbox', None)  # as GroupCocoMetric: the mask's area
+        ev = lvis_api.LVISEval(
+            lvis_gt, lvis_api.LVISResults(lvis_gt, dets, max_dets=300),
+            iou_type)
+        ev.run()
+        res = ev.get_results()
+        for k, v in dict(AP='mAP', AP50='mAP_50', APr='APr', APc='APc',
+                         APf='APf').items():
+            lvis_errors[f'{iou_type}_{k}'] = fed[f'{iou_type}_{v}'] - float(
+                res[k])
+    lvis_err = max(abs(e) for e in lvis_errors.values())
+    print(f'segm: max |faster - pycocotools| = {coco_err:.2e}, '
+          f'max |federated - lvis| = {lvis_err:.2e}')
+    assert coco_err <= TOL
+    assert lvis_err <= TOL, lvis_errors
+    assert 0 < fed['segm_mAP'] < 1 and fed['segm_mAP'] != fed['bbox_mAP']
+    assert fed['segm_mAP'] != ref['segm_mAP']  # federated != COCO-style
