@@ -19,10 +19,7 @@ import torch
 
 from cissod.evaluation.metrics import GroupCocoMetric
 from cissod.evaluation.metrics.eval_backends import BACKENDS
-from cissod_core.evaluation import (limit_dets_per_image, make_detection_set,
-                                    summary_items)
-
-pytest.importorskip('faster_coco_eval')
+from cissod_core.evaluation import make_detection_set
 
 TOL = 1e-4
 NUM_CLASSES = 12
@@ -381,22 +378,8 @@ def test_backend_errors(lvis_set, tmp_path):
     with pytest.raises(KeyError, match='AR@100'):
         GroupCocoMetric(backend='faster_coco_eval', federated=True,
                         metric_items=['AR@100'])
-
-
-def test_limit_dets_per_image_and_summary_items():
-    dets = [dict(image_id=i % 2, score=s)
-            for i, s in enumerate([.1, .9, .5, .7, .3, .2])]
-    kept = limit_dets_per_image(dets, 2)
-    assert sorted((d['image_id'], d['score']) for d in kept) == [
-        (0, .3), (0, .5), (1, .7), (1, .9)]
-    assert len(limit_dets_per_image(dets, -1)) == 6
-    items = summary_items(['mAP', 'mAP_50', 'AR@300'], [300], 'last')
-    assert items['mAP'].max_dets == items['mAP_50'].max_dets == 300
-    coco = summary_items(['mAP', 'mAP_l', 'AR_s@1000'], [1000, 100, 300])
-    assert coco['mAP'].max_dets == 100 and coco['mAP_l'].max_dets == 1000
-    assert coco['AR_s@1000'].area == 'small'
-    with pytest.raises(KeyError, match='mAP_xl'):
-        summary_items(['mAP_xl'], [100])
+    with pytest.raises(ValueError, match='use_mp_eval'):
+        GroupCocoMetric(backend='faster_coco_eval', use_mp_eval=True)
 
 
 @pytest.mark.parametrize('backend,federated', [('pycocotools', False),

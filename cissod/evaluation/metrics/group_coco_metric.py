@@ -173,8 +173,9 @@ class GroupCocoMetric(CocoMetric):
             ``backend='faster_coco_eval'`` and an LVIS ``ann_file``).
             Defaults to False.
         max_dets_per_image (int): With ``federated``, the detections kept
-            per image (over all categories) and the maxDets setting; LVIS'
-            official value is 300. Defaults to 300.
+            per image (over all categories) and the single maxDets setting
+            (``proposal_nums`` is then ignored); LVIS' official value is
+            300. Defaults to 300.
         max_eval_pairs (int, optional): Image x category pairs per
             evaluate call: above it the categories are evaluated in chunks
             (same result, bounded memory; see
@@ -198,6 +199,9 @@ class GroupCocoMetric(CocoMetric):
                  **kwargs) -> None:
         check_backend(backend, federated)
         super().__init__(*args, **kwargs)
+        if self.use_mp_eval and backend != 'pycocotools':
+            raise ValueError('use_mp_eval (mmdet\'s COCOevalMP) applies to '
+                             'backend="pycocotools" only')
         self.backend = backend
         self.federated = federated
         self.max_eval_pairs = max_eval_pairs
