@@ -5,7 +5,8 @@ not only on the overall mAP. :class:`GroupCocoMetric` runs the COCO
 evaluation once and slices the per-category precision array of
 ``COCOeval.eval['precision']`` (shape ``T x R x K x A x M``) to get the AP of
 every group, averaging the entries ``> -1`` exactly as ``COCOeval.summarize``
-does. A group's AP is therefore identical to the AP of a separate
+does (:mod:`cissod_core.evaluation`); the overall items are read from the
+same array with ``summarize``'s maxDets rule. A group's AP is therefore identical to the AP of a separate
 ``COCOeval`` run whose ``params.catIds`` is restricted to the group.
 
 Config usage::
@@ -73,22 +74,6 @@ from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
 from .eval_backends import (MAX_EVAL_PAIRS, EvalArrays, check_backend,
                             check_federated_gt, run_evaluation)
-
-#: Index in ``COCOeval.stats`` of each item name CocoMetric understands.
-COCO_STAT_INDEX: Dict[str, int] = {
-    'mAP': 0,
-    'mAP_50': 1,
-    'mAP_75': 2,
-    'mAP_s': 3,
-    'mAP_m': 4,
-    'mAP_l': 5,
-    'AR@100': 6,
-    'AR@300': 7,
-    'AR@1000': 8,
-    'AR_s@1000': 9,
-    'AR_m@1000': 10,
-    'AR_l@1000': 11
-}
 
 #: LVIS ``frequency`` code -> (metric key suffix, group name in the log).
 LVIS_FREQUENCIES: Dict[str, Tuple[str, str]] = {
