@@ -65,6 +65,7 @@ test: install
 bench: install
 	$(PY) bench/bench_gbr.py
 	$(PY) bench/bench_crs.py
+	$(PY) bench/bench_eval.py
 	$(PY) bench/bench_gbt_detections.py --checkpoint \
 		$(DEMO_WD)/supervised/iter_600.pth
 

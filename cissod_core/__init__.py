@@ -17,6 +17,9 @@ package                what it holds
 :mod:`.class_groups`   class groups by name -> index, one error for
                        unknown names (metric and telemetry)
 :mod:`.splits`         CI-SSOD split builders (COCO, COCO->O365, LVIS)
+:mod:`.evaluation`     AP / AR of precision arrays over category groups,
+                       LVIS' per-image detection limit, synthetic
+                       COCO- / LVIS-shaped evaluation data
 :mod:`.demo`           the synthetic demo dataset generator
 =====================  ==================================================
 """

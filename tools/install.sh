@@ -27,6 +27,11 @@ $PIP install -q -r requirements.txt
 # real aerial images with tree boxes (tools/make_deepforest_data.py): only the
 # package's data is used, so none of its dependencies is installed
 $PIP install -q --no-deps deepforest==2.1.0
+# the official LVIS evaluator, only as the reference of the federated parity
+# tests (which restore numpy's removed np.float alias for it); production
+# uses faster-coco-eval. --no-deps: it needs numpy, pycocotools, matplotlib
+# and cv2 (opencv-python-headless above), not its pins (opencv-python, Cython)
+$PIP install -q --no-deps lvis==0.5.3
 $PIP install -q --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -c "import mmcv.ops, mmdet, cissod; print('[cissod] ok: mmcv', mmcv.__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"

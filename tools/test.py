@@ -9,6 +9,9 @@ For any COCO-style config (ours or a plain mmdet one), ``--minority A B ...``
 (the other classes are the majority) or ``--class-groups name=A,B ...``
 reports AP over every class group besides AP over all classes, and the
 per-class table, from the same evaluation pass (``GroupCocoMetric``).
+The groups follow the config's evaluation rules: on the LVIS configs
+(``federated=True``) AP, APr / APc / APf and the groups are all LVIS'
+federated AP with 300 detections per image.
 
 Semi-supervised configs evaluate the model named by
 ``semi_test_cfg.predict_on`` (the teacher by default). The metrics are

@@ -325,6 +325,16 @@ def test_data_settings_of_sub_task(subtask):
         assert ann_files[-1] == 'annotations/lvis_v1_val.json'
         assert len(LVISV1Dataset.METAINFO['classes']) == 1203
         assert groups is None  # r / c / f come from the annotation file
+        # LVIS' official federated evaluation, 300 detections per image
+        assert cfg.val_evaluator.federated is True
+        assert cfg.val_evaluator.backend == 'faster_coco_eval'
+        assert cfg.val_evaluator.max_dets_per_image == 300
+        for kind in ('sup', 'soft-teacher', 'cissod'):
+            model = load(ci_ssod_config(kind, subtask)).model
+            tests = [node['rcnn']['max_per_img'] for node in _walk(model)
+                     if isinstance(node.get('rcnn'), dict)
+                     and 'max_per_img' in node['rcnn']]
+            assert tests and set(tests) == {300}, (kind, tests)
 
 
 def _flatten(node: Any, prefix: str = '') -> Dict[str, Any]:

@@ -5,7 +5,8 @@ not only on the overall mAP. :class:`GroupCocoMetric` runs the COCO
 evaluation once and slices the per-category precision array of
 ``COCOeval.eval['precision']`` (shape ``T x R x K x A x M``) to get the AP of
 every group, averaging the entries ``> -1`` exactly as ``COCOeval.summarize``
-does. A group's AP is therefore identical to the AP of a separate
+does (:mod:`cissod_core.evaluation`); the overall items are read from the
+same array with ``summarize``'s maxDets rule. A group's AP is therefore identical to the AP of a separate
 ``COCOeval`` run whose ``params.catIds`` is restricted to the group.
 
 Config usage::
@@ -29,12 +30,25 @@ default), all on CocoMetric's scale (0-1, rounded to 3 decimals):
   for each group of ``class_groups``.
 * ``bbox_APr``, ``bbox_APc``, ``bbox_APf`` -- when the categories of the
   ground truth carry LVIS ``frequency`` fields (``'r'``, ``'c'``, ``'f'``),
-  the AP over the rare / common / frequent classes (COCO-style AP, *not*
-  LVIS' federated evaluation: ``neg_category_ids`` and
-  ``not_exhaustive_category_ids`` are ignored).
+  the AP over the rare / common / frequent classes: COCO-style AP by
+  default, LVIS' federated AP with ``federated=True``.
 * ``bbox_AP_<classname>`` -- per-class AP, only with ``classwise=True``.
 
 The same keys with ``segm`` replace ``bbox`` for ``metric='segm'``.
+
+Backends and the LVIS protocol (:mod:`.eval_backends`): ``backend=
+'pycocotools'`` (default) or ``'faster_coco_eval'`` (same numbers, C++
+evaluate/accumulate). ``federated=True`` (needs ``'faster_coco_eval'``)
+evaluates as LVIS' official ``LVISEval``: per image only the categories
+annotated or listed in ``neg_category_ids`` count, unmatched detections of
+``not_exhaustive_category_ids`` are ignored, at most ``max_dets_per_image``
+(300) detections per image; every AP item (``mAP`` ... ``mAP_l``, groups,
+r/c/f) is then read at that single maxDets setting, as ``LVISEval``. In all
+cases overall, group and r/c/f values come from one evaluation pass::
+
+    val_evaluator = dict(type='GroupCocoMetric', ann_file='lvis_v1_val.json',
+                         backend='faster_coco_eval', federated=True,
+                         class_groups=dict(majority=[...], minority=[...]))
 
 A group (or class) none of whose classes has a ground-truth box in the
 evaluated images gets ``-1``, as pycocotools' own ``summarize``: precision
@@ -42,8 +56,6 @@ entries of such categories are ``-1`` and are skipped; if nothing is left the
 value is ``-1``. Predictions of a class without ground truth are not counted
 as false positives by pycocotools either.
 """
-import contextlib
-import io
 import os.path as osp
 import tempfile
 from collections import Counter, OrderedDict
@@ -55,25 +67,13 @@ from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
 from cissod_core.class_groups import resolve_class_groups
-from mmdet.datasets.api_wrappers import COCO, COCOeval, COCOevalMP
+from cissod_core.evaluation import (summarize_precision, summarize_recall,
+                                    summary_items)
+from mmdet.datasets.api_wrappers import COCO, COCOeval
 from mmdet.evaluation.metrics import CocoMetric
 from mmdet.registry import METRICS
-
-#: Index in ``COCOeval.stats`` of each item name CocoMetric understands.
-COCO_STAT_INDEX: Dict[str, int] = {
-    'mAP': 0,
-    'mAP_50': 1,
-    'mAP_75': 2,
-    'mAP_s': 3,
-    'mAP_m': 4,
-    'mAP_l': 5,
-    'AR@100': 6,
-    'AR@300': 7,
-    'AR@1000': 8,
-    'AR_s@1000': 9,
-    'AR_m@1000': 10,
-    'AR_l@1000': 11
-}
+from .eval_backends import (MAX_EVAL_PAIRS, EvalArrays, check_backend,
+                            check_federated_gt, run_evaluation)
 
 #: LVIS ``frequency`` code -> (metric key suffix, group name in the log).
 LVIS_FREQUENCIES: Dict[str, Tuple[str, str]] = {
@@ -115,22 +115,21 @@ def summarize_ap(coco_eval: COCOeval,
     if not coco_eval.eval:
         raise RuntimeError('run COCOeval.evaluate() and accumulate() first')
     params = coco_eval.eval['params']
-    precision = coco_eval.eval['precision']
-    if cat_ids is not None:
-        # the K axis follows params.catIds, which evaluate() sorts
-        k_of = {int(cat_id): k for k, cat_id in enumerate(params.catIds)}
-        missing = sorted(set(int(c) for c in cat_ids) - set(k_of))
-        if missing:
-            raise KeyError(f'category ids {missing} were not evaluated')
-        k_inds = sorted(k_of[int(c)] for c in set(cat_ids))
-        precision = precision[:, :, k_inds]
-    if iou_thr is not None:
-        precision = precision[np.where(iou_thr == params.iouThrs)[0]]
-    a_inds = [i for i, lbl in enumerate(params.areaRngLbl) if lbl == area_rng]
-    m_inds = [i for i, m in enumerate(params.maxDets) if m == max_dets]
-    precision = precision[:, :, :, a_inds, m_inds]
-    valid = precision[precision > -1]
-    return float(np.mean(valid)) if valid.size else -1.0
+    # the K axis follows params.catIds, which evaluate() sorts
+    k_inds = None if cat_ids is None else _k_indices(params.catIds, cat_ids)
+    return summarize_precision(coco_eval.eval['precision'], params.iouThrs,
+                               params.areaRngLbl, params.maxDets, k_inds,
+                               iou_thr, area_rng, max_dets)
+
+
+def _k_indices(evaluated: Sequence[int], cat_ids: Sequence[int]) -> List[int]:
+    """K-axis indices of ``cat_ids`` among the ``evaluated`` category ids
+    (KeyError naming the ids that were not evaluated)."""
+    k_of = {int(cat_id): k for k, cat_id in enumerate(evaluated)}
+    missing = sorted(set(int(c) for c in cat_ids) - set(k_of))
+    if missing:
+        raise KeyError(f'category ids {missing} were not evaluated')
+    return sorted(k_of[int(c)] for c in set(cat_ids))
 
 
 @METRICS.register_module()
@@ -153,6 +152,20 @@ class GroupCocoMetric(CocoMetric):
         frequency_groups (bool): Report ``APr``/``APc``/``APf`` when the
             ground-truth categories carry LVIS ``frequency`` fields.
             Defaults to True.
+        backend (str): ``'pycocotools'`` or ``'faster_coco_eval'`` (see
+            :mod:`.eval_backends`). Defaults to 'pycocotools'.
+        federated (bool): LVIS' federated evaluation (needs
+            ``backend='faster_coco_eval'`` and an LVIS ``ann_file``).
+            Defaults to False.
+        max_dets_per_image (int): With ``federated``, the detections kept
+            per image (over all categories) and the single maxDets setting
+            (``proposal_nums`` is then ignored); LVIS' official value is
+            300. Defaults to 300.
+        max_eval_pairs (int, optional): Image x category pairs per
+            evaluate call: above it the categories are evaluated in chunks
+            (same result, bounded memory; see
+            :func:`.eval_backends.run_evaluation`). None: one call.
+            Defaults to ``MAX_EVAL_PAIRS`` (1 M).
         **kwargs: Keyword arguments of ``CocoMetric``.
 
     Attributes:
@@ -164,16 +177,31 @@ class GroupCocoMetric(CocoMetric):
                  *args,
                  class_groups: Optional[Mapping[str, Sequence[str]]] = None,
                  frequency_groups: bool = True,
+                 backend: str = 'pycocotools',
+                 federated: bool = False,
+                 max_dets_per_image: int = 300,
+                 max_eval_pairs: Optional[int] = MAX_EVAL_PAIRS,
                  **kwargs) -> None:
+        check_backend(backend, federated)
         super().__init__(*args, **kwargs)
+        if self.use_mp_eval and backend != 'pycocotools':
+            raise ValueError('use_mp_eval (mmdet\'s COCOevalMP) applies to '
+                             'backend="pycocotools" only')
+        self.backend = backend
+        self.federated = federated
+        self.max_eval_pairs = max_eval_pairs
+        if federated:
+            if int(max_dets_per_image) < 1:
+                raise ValueError('max_dets_per_image must be >= 1, got '
+                                 f'{max_dets_per_image}')
+            self.proposal_nums = (int(max_dets_per_image), )
         unsupported = [m for m in self.metrics if m not in ('bbox', 'segm')]
         if unsupported:
             raise ValueError(
                 f'GroupCocoMetric supports metric "bbox" and "segm", got '
                 f'{unsupported}; use CocoMetric for proposal recall.')
-        for item in self.metric_items or ():
-            if item not in COCO_STAT_INDEX:
-                raise KeyError(f'metric item "{item}" is not supported')
+        # KeyError for an item the evaluation cannot give
+        summary_items(self.metric_items or (), self.proposal_nums)
         # a bare float or a list would break COCOeval / summarize's lookup
         self.iou_thrs = np.atleast_1d(np.asarray(self.iou_thrs, dtype=float))
         self.class_groups = self._normalize_groups(class_groups)
@@ -181,6 +209,8 @@ class GroupCocoMetric(CocoMetric):
         self.raw_results: Dict[str, float] = {}
         if self._coco_api is not None:
             _default_iscrowd(self._coco_api.dataset)
+            if federated:
+                check_federated_gt(self._coco_api.dataset)
             self._check_class_names(
                 [c['name'] for c in self._coco_api.dataset['categories']],
                 'the categories of ann_file')
@@ -291,9 +321,8 @@ class GroupCocoMetric(CocoMetric):
             for metric in self.metrics:
                 if metric not in result_files:
                     raise KeyError(f'{metric} is not in results')
-                coco_eval = self._evaluate(metric, result_files[metric],
-                                           logger)
-                raw = self._summarize(metric, coco_eval, groups, freqs,
+                arrays = self._evaluate(metric, result_files[metric], logger)
+                raw = self._summarize(metric, arrays, groups, freqs,
                                       logger)
                 self.raw_results.update(raw)
                 eval_results.update(
@@ -304,61 +333,70 @@ class GroupCocoMetric(CocoMetric):
         return eval_results
 
     def _evaluate(self, metric: str, result_file: str,
-                  logger: MMLogger) -> COCOeval:
-        """Run COCOeval ``evaluate`` + ``accumulate`` + ``summarize`` once."""
-        logger.info(f'Evaluating {metric}...')
+                  logger: MMLogger) -> EvalArrays:
+        """Run the backend's ``evaluate`` + ``accumulate`` once."""
+        mode = 'federated LVIS' if self.federated else 'COCO-style'
+        logger.info(f'Evaluating {metric} ({mode}, {self.backend})...')
         predictions = load(result_file)
         if metric == 'segm':
-            # as CocoMetric: let pycocotools use the mask area, not the box's
+            # as CocoMetric: let the evaluator use the mask area, not the box's
             for pred in predictions:
                 pred.pop('bbox', None)
-        if predictions:
-            coco_dt = self._coco_api.loadRes(predictions)
-        else:  # loadRes fails on []; no detection at all -> AP 0
+        if not predictions:
             logger.warning(f'No {metric} predictions in the whole dataset.')
-            coco_dt = COCO()
-            coco_dt.dataset = dict(
-                images=list(self._coco_api.dataset['images']),
-                categories=list(self._coco_api.dataset['categories']),
-                annotations=[])
-            coco_dt.createIndex()
-        eval_cls = COCOevalMP if self.use_mp_eval else COCOeval
-        coco_eval = eval_cls(self._coco_api, coco_dt, metric)
-        coco_eval.params.catIds = self.cat_ids
-        coco_eval.params.imgIds = self.img_ids
-        coco_eval.params.maxDets = list(self.proposal_nums)
-        coco_eval.params.iouThrs = self.iou_thrs
-        coco_eval.evaluate()
-        coco_eval.accumulate()
-        summary = io.StringIO()
-        with contextlib.redirect_stdout(summary):
-            coco_eval.summarize()
-        logger.info('\n' + summary.getvalue())
-        return coco_eval
+        arrays = run_evaluation(
+            self.backend,
+            self._coco_api.dataset,
+            predictions,
+            metric,
+            cat_ids=self.cat_ids,
+            img_ids=self.img_ids,
+            max_dets=list(self.proposal_nums),
+            iou_thrs=self.iou_thrs,
+            federated=self.federated,
+            use_mp_eval=self.use_mp_eval,
+            pycocotools_gt=self._coco_api,
+            max_pairs=self.max_eval_pairs)
+        if self.backend == 'pycocotools' and arrays.log.strip():
+            logger.info('\n' + arrays.log)
+        return arrays
 
-    def _summarize(self, metric: str, coco_eval: COCOeval,
+    def _summarize(self, metric: str, arrays: EvalArrays,
                    groups: Dict[str, List[int]], freqs: Dict[str, List[int]],
                    logger: MMLogger) -> Dict[str, float]:
-        """Collect the unrounded metrics of one evaluated ``COCOeval``."""
-        raw: Dict[str, float] = OrderedDict()
-        for item in self.metric_items or _DEFAULT_ITEMS:
-            raw[f'{metric}_{item}'] = float(
-                coco_eval.stats[COCO_STAT_INDEX[item]])
+        """Collect the unrounded metrics of one evaluation pass."""
+        # which maxDets setting each summary uses: pycocotools' summarize
+        # (also for faster_coco_eval, which reproduces its arrays), mmdet's
+        # COCOevalMP and LVISEval read every AP at the last setting
+        rule = 'last' if self.federated or self.use_mp_eval else 'coco'
+        items = self.metric_items or _DEFAULT_ITEMS
+        axes = (arrays.iou_thrs, arrays.area_labels, arrays.max_dets)
 
-        # the maxDets setting summarize() uses for AP and for AP50/AP75
-        max_dets = sorted(coco_eval.params.maxDets)
-        if isinstance(coco_eval, COCOevalMP):
-            ap_dets = ap_thr_dets = max_dets[-1]
-        else:
-            ap_dets, ap_thr_dets = 100, max_dets[2]
+        def read(spec, k_inds: Optional[List[int]] = None) -> float:
+            fn = summarize_precision if spec.ap else summarize_recall
+            return fn(arrays.precision if spec.ap else arrays.recall, *axes,
+                      k_inds, spec.iou_thr, spec.area, spec.max_dets)
+
+        specs = summary_items(list(items) + ['mAP', 'mAP_50', 'mAP_75'],
+                              arrays.max_dets, rule)
+        raw: Dict[str, float] = OrderedDict()
+        for item in items:
+            raw[f'{metric}_{item}'] = read(specs[item])
 
         def aps(cat_ids: Sequence[int]) -> Tuple[float, float, float]:
-            return (summarize_ap(coco_eval, cat_ids, max_dets=ap_dets),
-                    summarize_ap(coco_eval, cat_ids, .5, max_dets=ap_thr_dets),
-                    summarize_ap(coco_eval, cat_ids, .75,
-                                 max_dets=ap_thr_dets))
+            k_inds = _k_indices(arrays.cat_ids, cat_ids)
+            return tuple(read(specs[i], k_inds)
+                         for i in ('mAP', 'mAP_50', 'mAP_75'))
 
-        summary = [('all', float(coco_eval.stats[0]))]
+        if not (self.backend == 'pycocotools' and arrays.log.strip()):
+            # no summarize() table of the whole evaluation: ours
+            mode = 'federated LVIS, ' if self.federated else ''
+            values = ', '.join(
+                f'{item}={_fmt(raw[f"{metric}_{item}"], 1, "{:.3f}")}'
+                for item in items)
+            logger.info(f'{metric} ({mode}{self.backend}): {values}')
+
+        summary = [('all', read(specs['mAP']))]
         for group, cat_ids in groups.items():
             ap, ap50, ap75 = aps(cat_ids)
             raw[f'{metric}_{group}_mAP'] = ap
@@ -367,8 +405,8 @@ class GroupCocoMetric(CocoMetric):
             summary.append((group, ap))
         for code, cat_ids in freqs.items():
             key, name = LVIS_FREQUENCIES[code]
-            raw[f'{metric}_{key}'] = summarize_ap(
-                coco_eval, cat_ids, max_dets=ap_dets)
+            raw[f'{metric}_{key}'] = read(specs['mAP'],
+                                          _k_indices(arrays.cat_ids, cat_ids))
             summary.append((name, raw[f'{metric}_{key}']))
 
         if self.classwise:
