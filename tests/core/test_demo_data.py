@@ -467,3 +467,27 @@ def test_make_demo_data_cli_labeled_fraction(tmp_path):
         labeled_fraction=0.2)
     assert not ss.is_demo_data_up_to_date(
         out, seed=0, num_train=120, num_val=20, img_size=64)
+
+
+def test_tail_ratio_one_balances_train_and_keeps_the_split_imbalanced(
+        tmp_path):
+    """tail_ratio=1: classes equally frequent in the train images, minority
+    classes rare only in the labeled split (as COCO split1's VOC classes)."""
+    out = str(tmp_path / 'demo')
+    meta = ss.generate_demo_dataset(out, num_train=300, num_val=40,
+                                    img_size=64, tail_ratio=1.0,
+                                    verbose=False)
+    assert meta['tail_ratio'] == 1.0
+    assert ss.is_demo_data_up_to_date(out, num_train=300, num_val=40,
+                                      img_size=64, tail_ratio=1.0)
+    assert not ss.is_demo_data_up_to_date(out, num_train=300, num_val=40,
+                                          img_size=64)
+    stats = meta['class_stats']
+    train = [stats[n]['train_boxes'] for n in ss.DEMO_CLASSES]
+    assert max(train) - min(train) <= 1, train
+    for name in ss.MINORITY_CLASSES:
+        assert stats[name]['train_labeled_boxes'] >= 10
+        assert stats[name]['train_unlabeled_boxes'] > \
+            5 * stats[name]['train_labeled_boxes']
+    with pytest.raises(ValueError, match='tail_ratio'):
+        ss.generate_demo_dataset(out, tail_ratio=0.0, verbose=False)
