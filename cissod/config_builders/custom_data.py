@@ -99,6 +99,22 @@ def _dataset(data: Mapping[str, Any], part: str, pipeline: List[dict],
         **kwargs)
 
 
+def _train_loader(sampler: dict, datasets: List[dict], batch_size: int,
+                  labeled_rfs_threshold: Optional[float],
+                  num_workers: int) -> dict:
+    """A ``train_dataloader`` over ``ConcatDataset(datasets)``."""
+    sampler = dict(sampler, batch_size=batch_size)
+    if labeled_rfs_threshold is not None:
+        sampler['labeled_rfs_threshold'] = labeled_rfs_threshold
+    return dict(
+        _delete_=True,
+        batch_size=batch_size,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        sampler=sampler,
+        dataset=dict(type='ConcatDataset', datasets=datasets))
+
+
 def custom_semi_loader(data: Mapping[str, Any],
                        sampler: str = 'ClassRebalancingMultiSourceSampler',
                        batch_size: int = 5,
@@ -119,22 +135,13 @@ def custom_semi_loader(data: Mapping[str, Any],
         num_workers: Dataloader workers per GPU.
     """
     pipes = custom_pipelines(data)
-    sampler_cfg = dict(type=sampler, batch_size=batch_size,
-                       source_ratio=list(source_ratio))
-    if labeled_rfs_threshold is not None:
-        sampler_cfg['labeled_rfs_threshold'] = labeled_rfs_threshold
-    return dict(
-        _delete_=True,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        sampler=sampler_cfg,
-        dataset=dict(type='ConcatDataset', datasets=[
+    return _train_loader(
+        dict(type=sampler, source_ratio=list(source_ratio)), [
             _dataset(data, 'labeled', pipes['sup'],
                      filter_cfg=dict(filter_empty_gt=True)),
             _dataset(data, 'unlabeled', pipes['unsup'],
                      filter_cfg=dict(filter_empty_gt=False)),
-        ]))
+        ], batch_size, labeled_rfs_threshold, num_workers)
 
 
 def custom_labeled_loader(data: Mapping[str, Any],
@@ -147,20 +154,12 @@ def custom_labeled_loader(data: Mapping[str, Any],
     sampler (no dataloader restart per epoch under the iteration loop),
     images drawn by their RFS repeat factors when a threshold is given.
     """
-    sampler_cfg = dict(type='ClassRebalancingMultiSourceSampler',
-                       batch_size=batch_size, source_ratio=[1],
-                       crs_source=0)
-    if labeled_rfs_threshold is not None:
-        sampler_cfg['labeled_rfs_threshold'] = labeled_rfs_threshold
-    return dict(
-        _delete_=True,
-        batch_size=batch_size,
-        num_workers=num_workers,
-        persistent_workers=num_workers > 0,
-        sampler=sampler_cfg,
-        dataset=dict(type='ConcatDataset', datasets=[
+    return _train_loader(
+        dict(type='ClassRebalancingMultiSourceSampler', source_ratio=[1],
+             crs_source=0), [
             _dataset(data, 'labeled', custom_pipelines(data)['labeled'],
-                     filter_cfg=dict(filter_empty_gt=True))]))
+                     filter_cfg=dict(filter_empty_gt=True))
+        ], batch_size, labeled_rfs_threshold, num_workers)
 
 
 def custom_eval_loader(data: Mapping[str, Any], batch_size: int = 1,
