@@ -116,8 +116,8 @@ def make_detection_set(num_images: int,
         # lower scores), duplicates, confusions, background
         rank = labels / max(num_classes - 1, 1)
         found = rng.rand(n_gt) < 0.85 - 0.45 * rank
-        d_boxes = [_jitter(rng, boxes[found], 0.04 + 0.08 * rank[found,
-                                                                  None])]
+        noise = 0.04 + 0.08 * rank[found, None]
+        d_boxes = [_jitter(rng, boxes[found], noise)]
         d_labels = [labels[found]]
         d_scores = [rng.uniform(0.3, 1.0, found.sum()) * (1 - 0.4 *
                                                           rank[found])]

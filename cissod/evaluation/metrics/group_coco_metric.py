@@ -6,8 +6,9 @@ evaluation once and slices the per-category precision array of
 ``COCOeval.eval['precision']`` (shape ``T x R x K x A x M``) to get the AP of
 every group, averaging the entries ``> -1`` exactly as ``COCOeval.summarize``
 does (:mod:`cissod_core.evaluation`); the overall items are read from the
-same array with ``summarize``'s maxDets rule. A group's AP is therefore identical to the AP of a separate
-``COCOeval`` run whose ``params.catIds`` is restricted to the group.
+same array with ``summarize``'s maxDets rule. A group's AP is therefore
+identical to the AP of a separate ``COCOeval`` run whose
+``params.catIds`` is restricted to the group.
 
 Config usage::
 
