@@ -59,11 +59,19 @@ from torch import Tensor, nn
 from .accumulator import RunningAverage
 from .class_weights import batch_weight_mean, roi_class_weights
 from .gradient_matrix import accumulate_negative_gradients
+from .sigmoid_gradient_matrix import accumulate_sigmoid_gradients
+from .sigmoid_logit_gradients import focal_alpha_factors
 from .solvers import BaseSolver, PowerSolver, balance_residual
 
-__all__ = ['GradientBalancer']
+__all__ = ['GradientBalancer', 'CLASSIFIERS']
 
 _IGNORE = (None, 'ignore')
+
+#: Classifier types whose gradients :meth:`GradientBalancer.record` knows:
+#: ``'softmax'`` (n + 1 logits, background last, :mod:`.gradient_matrix`)
+#: and ``'sigmoid'`` (n logits, background = label n,
+#: :mod:`.sigmoid_gradient_matrix`). Both fill the same ``(n+1, n+1)`` G.
+CLASSIFIERS = ('softmax', 'sigmoid')
 
 
 class GradientBalancer(nn.Module):
@@ -89,6 +97,11 @@ class GradientBalancer(nn.Module):
             its keys are the valid branch names.
         gamma (float): focal exponent of the classification loss whose
             gradients are recorded (0 = cross-entropy).
+        classifier (str): ``'softmax'`` (default) or ``'sigmoid'``
+            (:data:`CLASSIFIERS`): how :meth:`record` reads the logits.
+        focal_alpha (float, optional): sigmoid focal alpha (positives
+            ``alpha``, negatives ``1 - alpha``); None: no alpha factors.
+            Sigmoid only.
         weight_mean_momentum (float, optional): EMA factor of the per-branch
             mean RoI weight (exact mean for its first
             ``round(1 / (1 - m))`` updates); ``momentum`` when None.
@@ -111,6 +124,8 @@ class GradientBalancer(nn.Module):
                  bg_max: float = 1.0,
                  betas: Optional[Dict[str, float]] = None,
                  gamma: float = 0.0,
+                 classifier: str = 'softmax',
+                 focal_alpha: Optional[float] = None,
                  weight_mean_momentum: Optional[float] = None,
                  solve_interval: int = 1,
                  active_tol: float = 1e-12,
@@ -125,8 +140,20 @@ class GradientBalancer(nn.Module):
                              f'{solve_interval}')
         if gamma < 0:
             raise ValueError(f'gamma must be >= 0, got {gamma}')
+        if classifier not in CLASSIFIERS:
+            raise ValueError(f'classifier must be one of {CLASSIFIERS}, got '
+                             f'{classifier!r}')
+        if focal_alpha is not None and classifier != 'sigmoid':
+            raise ValueError('focal_alpha applies to sigmoid classifiers '
+                             "only (classifier='sigmoid')")
+        focal_alpha_factors(focal_alpha)  # validates
+        self.classifier = classifier
+        self.focal_alpha = focal_alpha
         self.num_classes = int(num_classes)
         self.num_outputs = self.num_classes + 1
+        #: logits per sample: n + 1 (softmax) or n (sigmoid)
+        self.num_logits = (self.num_outputs
+                           if classifier == 'softmax' else self.num_classes)
         self.warmup_iters = int(warmup_iters)
         self.solve_interval = int(solve_interval)
         self.gamma = float(gamma)
@@ -222,45 +249,64 @@ class GradientBalancer(nn.Module):
                label_weights: Optional[Tensor] = None,
                branch: Optional[str] = 'labeled',
                loss_weight: float = 1.0,
-               probs: Optional[Tensor] = None) -> None:
+               probs: Optional[Tensor] = None,
+               normalizer: Optional[float] = None) -> None:
         """Add one batch's gradient statistics to the pending sum.
 
-        Adds ``loss_weight / R * N`` (see :mod:`.gradient_matrix`) of the
+        Adds ``loss_weight / R * N`` (see :mod:`.gradient_matrix`, and
+        :mod:`.sigmoid_gradient_matrix` for sigmoid classifiers) of the
         batch; no-op in eval mode, for an empty batch and for
         ``branch in (None, 'ignore')``. Does not synchronise with the
         device.
 
         Args:
             logits (Tensor): ``(R, C)`` classification scores (any float
-                dtype; statistics in float32 or better, detached).
-            labels (Tensor): ``(R,)`` labels in ``[0, C)``, C-1 background.
+                dtype; statistics in float32 or better, detached); sigmoid:
+                ``(R, n)``.
+            labels (Tensor): ``(R,)`` labels in ``[0, C)``, C-1 background
+                (sigmoid: in ``[0, n]``, n background).
             label_weights (Tensor, optional): ``(R,)`` mmdet label weights
-                ``lambda_r`` (not multiplied by the GbR weights).
+                ``lambda_r`` (not multiplied by the GbR weights); sigmoid
+                also ``(R, n)``.
             branch (str, optional): ``'labeled'`` / ``'unlabeled'`` (keys of
                 ``betas``), or None / ``'ignore'`` to record nothing.
             loss_weight (float): weight of this branch's loss (1 labeled,
                 ``unsup_weight`` unlabeled).
             probs (Tensor, optional): ``(R, C)`` ``softmax(logits)`` if the
                 loss already computed it (saves the softmax, the dominant
-                cost of this call).
+                cost of this call). Softmax only.
+            normalizer (float, optional): the batch is scaled by
+                ``loss_weight / normalizer``; R when omitted (the sigmoid
+                loss passes its ``avg_factor``, the number of positives).
         """
         if not self._check_branch(branch) or not self.training:
             return
-        if logits.dim() != 2 or logits.shape[1] != self.num_outputs:
-            raise ValueError(f'logits must be (R, {self.num_outputs}), got '
-                             f'{tuple(logits.shape)}')
+        if logits.dim() != 2 or logits.shape[1] != self.num_logits:
+            raise ValueError(f'{self.classifier} logits must be (R, '
+                             f'{self.num_logits}), got {tuple(logits.shape)}')
         num_rois = logits.shape[0]
         if num_rois == 0 or loss_weight == 0:
             return
         pending = self._get_pending()
         C = self.num_outputs
+        scale = float(loss_weight) / float(
+            num_rois if normalizer is None else normalizer)
+        if self.classifier == 'sigmoid':
+            accumulate_sigmoid_gradients(
+                pending[:-1].view(C, C), logits.to(pending.device),
+                labels.to(pending.device),
+                None if label_weights is None else
+                label_weights.to(pending.device),
+                gamma=self.gamma, focal_alpha=self.focal_alpha, alpha=scale)
+            pending[-1] += num_rois
+            return
         accumulate_negative_gradients(pending[:-1].view(C, C),
                                       logits.to(pending.device),
                                       labels.to(pending.device),
                                       None if label_weights is None else
                                       label_weights.to(pending.device),
                                       gamma=self.gamma,
-                                      alpha=float(loss_weight) / num_rois,
+                                      alpha=scale,
                                       probs=None if probs is None else
                                       probs.to(pending.device))
         pending[-1] += num_rois
@@ -411,6 +457,7 @@ class GradientBalancer(nn.Module):
         self._pending = None  # transient statistics never survive a load
 
     def extra_repr(self) -> str:
-        return (f'num_classes={self.num_classes}, warmup_iters='
+        return (f'num_classes={self.num_classes}, classifier='
+                f'{self.classifier}, warmup_iters='
                 f'{self.warmup_iters}, gamma={self.gamma}, betas={self.betas}'
                 f', bounds={self.weight_bounds}, bg_max={self.bg_max}')

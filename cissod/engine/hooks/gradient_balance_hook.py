@@ -99,7 +99,9 @@ class GradientBalanceHook(Hook):
             raise RuntimeError(
                 'GradientBalanceHook found no GradientBalancedLoss in the '
                 'model: set roi_head.bbox_head.loss_cls=dict(type='
-                "'GradientBalancedLoss', num_classes=...) or remove the hook.")
+                "'GradientBalancedLoss', num_classes=...) (a dense head: "
+                "bbox_head.loss_cls=dict(type='GradientBalancedFocalLoss', "
+                'num_classes=...)) or remove the hook.')
         if (isinstance(model, SemiBaseDetector)
                 and not isinstance(model, GbRBranchesMixin)):
             raise TypeError(

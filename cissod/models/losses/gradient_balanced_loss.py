@@ -87,14 +87,8 @@ class GradientBalancedLoss(nn.Module):
         self.gamma = float(gamma)
         self.loss_weight = loss_weight
         self.reduction = reduction
-        solver_cfg = dict(type='power') if solver is None else dict(solver)
-
-        def build_solver(**defaults) -> BaseSolver:
-            return GBR_SOLVERS.build(solver_cfg, default_args=defaults)
-
-        self.balancer = GradientBalancer(
-            num_classes, gamma=self.gamma, solver=build_solver,
-            **balancer_kwargs)
+        self.balancer = build_balancer(num_classes, solver, gamma=self.gamma,
+                                       **balancer_kwargs)
 
     def forward(
         self,
@@ -142,12 +136,35 @@ class GradientBalancedLoss(nn.Module):
         loss = softmax_focal_loss_per_roi(log_probs, label, self.gamma)
         loss = self.loss_weight * weight_reduce_loss(
             loss, roi_weights, reduction=reduction, avg_factor=avg_factor)
-        if not balancer.solver.learnable:
-            return loss
-        solver_loss = balancer.solver_loss()
-        if branch.name not in balancer.betas:
-            solver_loss = solver_loss * 0.0
-        return dict(loss_cls=loss, loss_gbr_solver=solver_loss)
+        return with_solver_loss(balancer, loss, branch.name)
+
+
+def build_balancer(num_classes: int, solver: Optional[dict],
+                   **balancer_kwargs) -> GradientBalancer:
+    """A :class:`GradientBalancer` whose solver is built from the
+    :data:`~cissod.registry.GBR_SOLVERS` config ``solver`` (``power`` when
+    None)."""
+    solver_cfg = dict(type='power') if solver is None else dict(solver)
+
+    def build_solver(**defaults) -> BaseSolver:
+        return GBR_SOLVERS.build(solver_cfg, default_args=defaults)
+
+    return GradientBalancer(num_classes, solver=build_solver,
+                            **balancer_kwargs)
+
+
+def with_solver_loss(balancer: GradientBalancer, loss: Tensor,
+                     branch: Optional[str]) -> Union[Tensor, Dict[str, Tensor]]:
+    """``loss``, or with a learnable solver (``jacobi``) the dict
+    ``loss_cls`` + ``loss_gbr_solver``: as in the reference, the labeled and
+    the unlabeled branch both emit the solver loss (so the detector weights
+    it by ``sup_weight + unsup_weight``); outside a branch it is zero."""
+    if not balancer.solver.learnable:
+        return loss
+    solver_loss = balancer.solver_loss()
+    if branch not in balancer.betas:
+        solver_loss = solver_loss * 0.0
+    return dict(loss_cls=loss, loss_gbr_solver=solver_loss)
 
 
 def find_balancers(model: nn.Module,

@@ -1,0 +1,24 @@
+# GbR as a long-tail loss in a plain supervised ATSS: only loss_cls and the
+# hook differ from mmdet's atss_r50_fpn_1x_coco.py. The sigmoid focal loss
+# keeps its gamma / alpha; every sample's loss (all its class logits) is
+# weighted by the class weight of its label, background samples by the
+# background weight (docs/gbr.md, "Sigmoid classifiers"). Outside a
+# semi-supervised detector every call is the "labeled" branch (beta = 0.5).
+_base_ = 'mmdet::atss/atss_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['cissod'], allow_failed_imports=False)
+
+model = dict(
+    bbox_head=dict(
+        loss_cls=dict(
+            _delete_=True,
+            type='GradientBalancedFocalLoss',
+            num_classes=80,
+            use_sigmoid=True,
+            gamma=2.0,
+            alpha=0.25,
+            loss_weight=1.0,
+            warmup_iters=8000,
+            solver=dict(type='power'),
+            betas=dict(labeled=0.5, unlabeled=1.0))))
+
+custom_hooks = [dict(type='GradientBalanceHook')]
