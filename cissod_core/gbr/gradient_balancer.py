@@ -85,8 +85,9 @@ class GradientBalancer(nn.Module):
             12000 on COCO -> O365.
         momentum (float): EMA factor of G-hat after the warm-up.
         solver (callable, optional): builds the solver from keyword
-            arguments ``num_classes``, ``weight_bounds``, ``bg_max`` and
-            ``active_tol`` (a :class:`~.solvers.BaseSolver` subclass such as
+            arguments ``num_classes``, ``weight_bounds``, ``bg_max``,
+            ``active_tol`` and ``normalization`` (``'foreground'`` for a
+            sigmoid classifier) (a :class:`~.solvers.BaseSolver` subclass such as
             :class:`~.solvers.JacobiSolver`, or a ``functools.partial`` of
             one); :class:`~.solvers.PowerSolver` when None. Configs name the
             solver instead (``GradientBalancedLoss(solver=dict(type=...))``,
@@ -176,7 +177,8 @@ class GradientBalancer(nn.Module):
             num_classes=self.num_classes,
             weight_bounds=self.weight_bounds,
             bg_max=self.bg_max,
-            active_tol=active_tol)
+            active_tol=active_tol,
+            normalization='all' if classifier == 'softmax' else 'foreground')
         if not isinstance(self.solver, BaseSolver):
             raise TypeError(f'the solver factory returned '
                             f'{type(self.solver).__name__}, not a BaseSolver')

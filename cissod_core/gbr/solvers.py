@@ -56,6 +56,16 @@ How the background (index C-1) enters each solver:
   the Perron vector is normalised to ``sum = #active`` over the active
   classes (``sum = C`` when all are active).
 
+Normalisation. ``normalization='all'`` (softmax classifiers, the paper)
+scales the active weights to ``sum = #active``; ``'foreground'`` (sigmoid
+classifiers, :mod:`.sigmoid_gradient_matrix`) scales the active
+*foreground* weights to ``sum = #active foreground`` and lets the
+background weight follow from the equations. Only ratios of weights are
+fixed by ``G^T w = 0``; for a sigmoid head the background has no logit and
+its balanced weight can be several times the foreground's, so a sum over
+all classes would squeeze the foreground weights against the lower bound.
+``jacobi`` supports ``'all'`` only (its parametrisation fixes the sum).
+
 In all three the background weight is finally clamped to
 ``[lo, min(hi, bg_max)]`` and every foreground weight to ``[lo, hi]`` (after
 the normalisation, so the clamped weights need not sum to C exactly).
@@ -74,8 +84,11 @@ from torch import Tensor, nn
 
 from .class_weights import clamp_class_weights
 
+#: :class:`BaseSolver` ``normalization`` modes (module docstring).
+NORMALIZATIONS = ('all', 'foreground')
+
 __all__ = [
-    'BaseSolver', 'PowerSolver', 'DirectSolver', 'JacobiSolver', 'positive_gradients',
+    'NORMALIZATIONS', 'BaseSolver', 'PowerSolver', 'DirectSolver', 'JacobiSolver', 'positive_gradients',
     'negative_inflow', 'active_classes', 'balance_residual'
 ]
 
@@ -156,6 +169,9 @@ class BaseSolver(nn.Module):
         weight_bounds (tuple[float, float]): ``(lo, hi)`` of every weight.
         bg_max (float): upper bound of the background weight.
         active_tol (float): relative threshold on P for active classes.
+        normalization (str): ``'all'`` (``sum_active w = #active``) or
+            ``'foreground'`` (the same over the foreground classes only),
+            see the module docstring.
 
     State: ``weights`` buffer ``(C,)`` float64, the clamped weights of the
     last :meth:`solve` (ones before).
@@ -168,10 +184,15 @@ class BaseSolver(nn.Module):
                  num_classes: int,
                  weight_bounds: Tuple[float, float] = (1.0 / 3.0, 5.0),
                  bg_max: float = 1.0,
-                 active_tol: float = 1e-12) -> None:
+                 active_tol: float = 1e-12,
+                 normalization: str = 'all') -> None:
         super().__init__()
         if num_classes < 1:
             raise ValueError(f'num_classes must be >= 1, got {num_classes}')
+        if normalization not in NORMALIZATIONS:
+            raise ValueError(f'normalization must be one of {NORMALIZATIONS}'
+                             f', got {normalization!r}')
+        self.normalization = normalization
         self.num_classes = int(num_classes)
         self.num_outputs = self.num_classes + 1
         self.weight_bounds = (float(weight_bounds[0]), float(weight_bounds[1]))
@@ -179,6 +200,14 @@ class BaseSolver(nn.Module):
         self.active_tol = float(active_tol)
         self.register_buffer(
             'weights', torch.ones(self.num_outputs, dtype=torch.float64))
+
+    def sum_mask(self, act: Tensor) -> Tensor:
+        """The active classes whose weights the normalisation sums
+        (bool ``(C,)``): all of them, or the foreground ones."""
+        if self.normalization == 'foreground':
+            act = act.clone()
+            act[-1] = False
+        return act
 
     def clamp(self, w: Tensor) -> Tensor:
         """Apply the weight bounds (background: ``<= bg_max``)."""
@@ -277,10 +306,15 @@ class PowerSolver(BaseSolver):
             self.last_iters.zero_()
             return self.weights
         inv_P = torch.where(act, 1.0 / torch.where(act, P, 1.0), 0.0)
+        summed = self.sum_mask(act)
+        n_sum = int(summed.sum())
+        if n_sum < 1:
+            self.last_iters.zero_()
+            return self.weights
         raw = self.raw.to(G.dtype)
         x = torch.where(act & torch.isfinite(raw) & (raw > 0), raw, 1.0)
         x = torch.where(act, x, 0.0)  # inactive entries stay exactly 0
-        x = x * (n_act / x.sum())
+        x = x * (n_sum / (x.sum() if n_sum == n_act else x[summed].sum()))
         theta = self.damping
         iters = 0
         for iters in range(1, self.max_iter + 1):
@@ -288,8 +322,8 @@ class PowerSolver(BaseSolver):
             u = torch.addcmul(torch.mv(G.t(), x), P, x).mul_(inv_P)
             if theta != 1.0:
                 u = torch.lerp(x, u, theta)
-            s = u.sum()
-            u.mul_(n_act / s)
+            s = u.sum() if n_sum == n_act else u[summed].sum()
+            u.mul_(n_sum / s)
             s_, diff, umax = torch.stack(
                 [s, (u - x).abs().max(), u.max()]).tolist()
             if not (math.isfinite(s_) and s_ > 0 and math.isfinite(umax)):
@@ -345,11 +379,16 @@ class DirectSolver(BaseSolver):
         n_act = idx.numel()
         if n_act < 2:
             return self.weights
+        summed = self.sum_mask(act)[idx]
+        n_sum = int(summed.sum())
+        if n_sum < 1:
+            return self.weights
         Ga = G.index_select(0, idx).index_select(1, idx)
         A = Ga.t() / P[idx].max()
-        A[-1] = 1.0  # the last active equation (background's) -> sum row
+        # the last active equation (background's) -> the sum row
+        A[-1] = summed.to(A.dtype)
         b = Ga.new_zeros(n_act, 1)
-        b[-1, 0] = float(n_act)
+        b[-1, 0] = float(n_sum)
         sol, info = torch.linalg.solve_ex(A, b)
         sol = sol.view(-1)
         if int(info) == 0 and bool(torch.isfinite(sol).all()):
@@ -403,6 +442,12 @@ class JacobiSolver(BaseSolver):
 
     def __init__(self, num_classes: int, **kwargs) -> None:
         super().__init__(num_classes, **kwargs)
+        if self.normalization != 'all':
+            raise ValueError(
+                "the jacobi solver normalises over all classes (w = C * "
+                f"softmax(a)); normalization={self.normalization!r} (a "
+                "sigmoid classifier) needs solver=dict(type='direct') or "
+                "'power'")
         self.a = nn.Parameter(torch.zeros(self.num_outputs))
         self.register_buffer(
             'target', torch.ones(self.num_outputs, dtype=torch.float64))
