@@ -24,7 +24,8 @@ class PseudoLabelLoggerHook(Hook):
     * ``pseudo/per_image``: kept pseudo boxes per unlabeled image this
       iteration (this rank);
     * ``pseudo/candidates``: teacher boxes above
-      ``pseudo_label_initial_score_thr`` before the class thresholds
+      ``pseudo_label_initial_score_thr`` (``CISSODMeanTeacher``: every
+      teacher detection) before the class thresholds
       (``PseudoLabelBatch.num_candidates``, summed over ranks).
 
     Every ``log_interval`` iterations the visualizer (JSON / TensorBoard)
@@ -118,7 +119,9 @@ class PseudoLabelLoggerHook(Hook):
                     f'{lo:.3g}..{hi:.3g}')
         if candidates == 0:
             cause = ('the teacher has no candidate box above '
-                     f'pseudo_label_initial_score_thr={init_thr}')
+                     f'pseudo_label_initial_score_thr={init_thr}'
+                     if init_thr is not None else  # CISSODMeanTeacher
+                     'the teacher has no detection above its test score_thr')
         else:
             cause = (f'the teacher keeps no pseudo label above the class '
                      f'thresholds in force ({in_force}; cls_pseudo_thr='

@@ -2,7 +2,11 @@
 
 :class:`ClassImbalanceMixin` adds the three CISSOD modules to any mmdet
 ``SemiBaseDetector`` subclass (``class MyDet(ClassImbalanceMixin,
-SemiBaseDetector)``); :class:`~.CISSODSoftTeacher` is the Soft Teacher one.
+SemiBaseDetector)``); :class:`~.CISSODSoftTeacher` is the Soft Teacher one,
+:class:`~.CISSODMeanTeacher` the ``SemiBaseDetector`` one (hard pseudo
+labels, two-stage or one-stage detectors; docs/frameworks.md). The
+statements about the RoI head below are Soft Teacher's; the mean teacher's
+are in its docstring.
 
 * **GbR**: the losses run in GbR branches (:class:`~.GbRBranchesMixin`);
   ``cissod_cfg.gbr.enable=False`` keeps every class weight at 1 (G is
@@ -163,7 +167,7 @@ class ClassImbalanceMixin(GbRBranchesMixin):
         if crs:
             raise ValueError(f'unknown cissod_cfg.crs keys {sorted(crs)}; '
                              'CrS options belong to ClassRebalancingHook')
-        num_classes = self.student.roi_head.bbox_head.num_classes
+        num_classes = self.detector_num_classes()
         cfg = self.semi_train_cfg
         initial_thr = float(cfg.get('pseudo_label_initial_score_thr', 0.5))
         self.class_thresholds = ClassThresholds(
@@ -172,7 +176,10 @@ class ClassImbalanceMixin(GbRBranchesMixin):
             tau_min=float(gbt.pop('tau_min', initial_thr)),
             **gbt)
         lowest = self.class_thresholds.lowest_threshold
-        if self.use_gbt and lowest < initial_thr:
+        # only a detector with a candidate filter (Soft Teacher's
+        # pseudo_label_initial_score_thr) has one to lower
+        if (self.use_gbt and 'pseudo_label_initial_score_thr' in cfg
+                and lowest < initial_thr):
             # the detector's own copy: the caller's config stays as it is
             self.semi_train_cfg = cfg = copy.deepcopy(cfg)
             cfg['pseudo_label_initial_score_thr'] = lowest
@@ -190,6 +197,15 @@ class ClassImbalanceMixin(GbRBranchesMixin):
         # hub, PSEUDO_LABELS_KEY) and the thresholds they were kept with
         self._pseudo_label_batches: List[PseudoLabelBatch] = []
         self._thresholds_in_force: Optional[Tensor] = None
+
+    def detector_num_classes(self) -> int:
+        """Foreground classes of the student: its RoI head's bbox head
+        (two-stage) or its dense bbox head (one-stage)."""
+        student = self.student
+        roi_head = getattr(student, 'roi_head', None)
+        head = roi_head.bbox_head if roi_head is not None else \
+            student.bbox_head
+        return int(head.num_classes)
 
     # ------------------------------------------------------------------
     # state read by the hooks
