@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """Side-by-side demo comparison over several seeds, from one command.
 
-For every seed: the supervised burn-in (``faster-rcnn_sup_demo.py``), then
-every semi-supervised run from that seed's burn-in, each trained with
+For every seed: the supervised burn-in (``faster-rcnn_sup_demo.py``; the
+RetinaNet runs of the second SSOD framework start from their own,
+``retinanet_sup_demo.py``, trained only when one of them is asked for),
+then every semi-supervised run from that seed's burn-in, each trained with
 ``tools/train.py`` and its teacher evaluated with ``tools/test.py``. Prints
 (and writes to ``<out>/<--table>``, default ``compare.md``) AP all /
 majority / minority as mean +- std over the seeds, per-class AP and pseudo
@@ -13,6 +15,9 @@ true boxes.
     python tools/compare_demo.py                      # make compare
     python tools/compare_demo.py --seeds 0 --jobs 1   # one seed
     python tools/compare_demo.py --runs soft_teacher cissod cissod_improved
+    python tools/compare_demo.py --runs soft_teacher cissod mean_teacher \
+        cissod_mean_teacher mean_teacher_retinanet \
+        cissod_mean_teacher_retinanet      # make compare-frameworks
 
 ``--configs DIR/NAME`` compares the three configs that
 ``tools/prepare_custom_dataset.py`` wrote for a dataset instead
@@ -45,10 +50,17 @@ from cissod.analysis.seed_stats import (format_seed_tables,  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUP = 'supervised'
-#: run name -> (config, row label). The supervised burn-in comes first.
+SUP_RETINANET = 'supervised_retinanet'
+#: run name -> (config, row label[, burn-in run]). The semi-supervised runs
+#: start from the burn-in run named third (default: SUP); the burn-ins come
+#: first. Second SSOD framework (docs/frameworks.md): the mean teacher with
+#: hard pseudo labels, without / with the method, on the Faster R-CNN and on
+#: a RetinaNet (its own burn-in).
 RUNS: Dict[str, tuple] = {
     SUP: ('configs/demo/faster-rcnn_sup_demo.py',
           'supervised burn-in (labeled only)'),
+    SUP_RETINANET: ('configs/demo/retinanet_sup_demo.py',
+                    'supervised burn-in, RetinaNet (labeled only)'),
     'soft_teacher': ('configs/demo/cissod_demo_off.py', 'Soft Teacher'),
     'cissod': ('configs/demo/cissod_demo.py', 'CISSOD (reference)'),
     'cissod_improved': ('configs/demo/cissod_demo_improved.py',
@@ -59,8 +71,43 @@ RUNS: Dict[str, tuple] = {
                    'CISSOD + normalised CrS margin'),
     'gbt_candidates': ('configs/demo/ablations/cissod_demo_gbt-candidates.py',
                        'CISSOD, GbT scores of candidates only'),
+    'mean_teacher': ('configs/demo/mean_teacher_demo.py',
+                     'Mean Teacher (hard pseudo labels)'),
+    'cissod_mean_teacher': ('configs/demo/cissod_mean_teacher_demo.py',
+                            'Mean Teacher + CISSOD'),
+    'mean_teacher_retinanet': (
+        'configs/demo/mean_teacher_retinanet_demo.py',
+        'Mean Teacher, RetinaNet', SUP_RETINANET),
+    'cissod_mean_teacher_retinanet': (
+        'configs/demo/cissod_mean_teacher_retinanet_demo.py',
+        'Mean Teacher + CISSOD, RetinaNet', SUP_RETINANET),
 }
+#: the burn-in runs (every other run starts from one of them)
+BURN_INS = (SUP, SUP_RETINANET)
 DEFAULT_RUNS = ('soft_teacher', 'cissod')
+#: make compare-frameworks: both frameworks, without / with the method
+FRAMEWORK_RUNS = ('soft_teacher', 'cissod', 'mean_teacher',
+                  'cissod_mean_teacher', 'mean_teacher_retinanet',
+                  'cissod_mean_teacher_retinanet')
+
+
+def burn_in_of(runs: Dict[str, tuple], run: str) -> str:
+    """The burn-in run ``run`` starts from."""
+    return runs[run][2] if len(runs[run]) > 2 else SUP
+
+
+def row_order(runs: Dict[str, tuple], selected: Sequence[str]) -> List[str]:
+    """Burn-ins first (the supervised one always), each followed by the
+    selected runs that start from it."""
+    burn_ins = [SUP] + [
+        b for b in runs if b != SUP
+        and any(burn_in_of(runs, r) == b for r in selected)
+    ]
+    order = []
+    for burn_in in burn_ins:
+        order.append(burn_in)
+        order.extend(r for r in selected if burn_in_of(runs, r) == burn_in)
+    return order
 
 
 def custom_runs(prefix: str) -> Dict[str, tuple]:
@@ -82,9 +129,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--runs', nargs='+', default=list(DEFAULT_RUNS),
-                        choices=[r for r in RUNS if r != SUP],
+                        choices=[r for r in RUNS if r not in BURN_INS],
                         help='semi-supervised runs (the supervised burn-in '
-                        'always runs)')
+                        'always runs, the RetinaNet one when a run needs '
+                        'it)')
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs trained at the same time')
     parser.add_argument('--out', default='work_dirs/compare',
@@ -180,12 +228,13 @@ def train_and_test(runs: Dict[str, tuple], run: str, seed: int, out: str,
 
 
 def collect(runs: Dict[str, tuple], run: str, work_dirs: Sequence[str],
-            quality: bool, quality_images: int) -> RunResult:
+            quality: bool, quality_images: int,
+            burn_ins: Sequence[str] = (SUP, )) -> RunResult:
     """Metrics, pseudo-label counts (and quality) of one run's seeds."""
     metrics = [compare_runs.load_test_metrics(w) for w in work_dirs]
     counts = [compare_runs.load_pseudo_label_counts(w) for w in work_dirs]
     precision = None
-    if quality and run != SUP:
+    if quality and run not in burn_ins:
         import pseudo_label_quality
         precision = [
             pseudo_label_quality.run(w, max_images=quality_images or None,
@@ -205,6 +254,8 @@ def main(argv=None) -> int:
     if unknown:
         raise SystemExit(f'--runs {unknown}: not runs of --configs '
                          f'(choose from {[r for r in runs if r != SUP]})')
+    order = row_order(runs, args.runs)
+    burn_ins = [r for r in order if r not in args.runs]
     jobs = max(1, args.jobs)
     env = dict(os.environ)
     threads = str(max(1, args.threads))
@@ -214,23 +265,25 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         # burn-ins first: a semi-supervised run only waits for a burn-in
         # that was submitted (and so started) before it
-        for seed in args.seeds:
-            futures[seed, SUP] = pool.submit(train_and_test, runs, SUP,
-                                             seed, args.out, env, args.force)
+        for burn_in in burn_ins:
+            for seed in args.seeds:
+                futures[seed, burn_in] = pool.submit(
+                    train_and_test, runs, burn_in, seed, args.out, env,
+                    args.force)
         for run in args.runs:
             for seed in args.seeds:
                 futures[seed, run] = pool.submit(
                     train_and_test, runs, run, seed, args.out, env,
                     args.force,
-                    futures[seed, SUP], args.cfg_options)
+                    futures[seed, burn_in_of(runs, run)], args.cfg_options)
     for future in futures.values():
         future.result()  # raise the first failure
     _log(f'all runs done in {(time.time() - t0) / 60:.1f} min')
     results = [
         collect(runs, run,
                 [work_dir_of(args.out, s, run) for s in args.seeds],
-                args.quality, args.quality_images)
-        for run in [SUP] + list(args.runs)
+                args.quality, args.quality_images, burn_ins)
+        for run in order
     ]
     table = format_seed_tables(results, args.seeds)
     print(table)

@@ -85,3 +85,43 @@ def test_compare_driver_order_options_skip_and_table(tmp_path, monkeypatch):
     calls.clear()
     assert driver.main(args) == 0
     assert calls == []
+
+
+def test_framework_runs_start_from_their_burn_in(tmp_path, monkeypatch):
+    """make compare-frameworks: the RetinaNet runs of the second framework
+    start from the RetinaNet burn-in, the Faster R-CNN ones from the
+    supervised burn-in; each burn-in row precedes its runs."""
+    monkeypatch.chdir(tmp_path)
+    driver = _load_driver()
+    calls, lock = [], threading.Lock()
+    monkeypatch.setattr(driver, '_run', _fake_run(calls, lock))
+    out = str(tmp_path / 'compare')
+    runs = list(driver.FRAMEWORK_RUNS)
+    assert driver.main(['--seeds', '0', '--runs', *runs, '--jobs', '2',
+                        '--out', out]) == 0
+    trains = {}
+    for cmd, _ in calls:
+        if 'tools/train.py' in cmd:
+            work_dir = cmd[cmd.index('--work-dir') + 1]
+            options = cmd[cmd.index('--cfg-options') + 1:]
+            load = [o for o in options if o.startswith('load_from=')]
+            trains[osp.basename(work_dir)] = (cmd[cmd.index('tools/train.py')
+                                                  + 1], load)
+    assert set(trains) == {'supervised', 'supervised_retinanet', *runs}
+    assert trains['supervised_retinanet'] == (
+        'configs/demo/retinanet_sup_demo.py', [])
+    for run in runs:
+        config, load = trains[run]
+        assert config == driver.RUNS[run][0]
+        burn_in = ('supervised_retinanet' if 'retinanet' in run
+                   else 'supervised')
+        assert load == [
+            f'load_from={osp.join(out, "seed0", burn_in, "iter_1.pth")}']
+    table = open(osp.join(out, 'compare.md')).read()
+    labels = [driver.RUNS[r][1] for r in driver.row_order(driver.RUNS, runs)]
+    assert labels[:4] == ['supervised burn-in (labeled only)',
+                          'Soft Teacher', 'CISSOD (reference)',
+                          'Mean Teacher (hard pseudo labels)']
+    assert labels[5] == 'supervised burn-in, RetinaNet (labeled only)'
+    positions = [table.index(f'| {label} |') for label in labels]
+    assert positions == sorted(positions)
