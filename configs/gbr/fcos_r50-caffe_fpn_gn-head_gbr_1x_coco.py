@@ -1,26 +1,9 @@
-# GbR as a long-tail loss in a plain supervised FCOS: only loss_cls and the
-# hook differ from mmdet's fcos_r50-caffe_fpn_gn-head_1x_coco.py. The sigmoid focal loss
-# keeps its gamma / alpha; every sample's loss (all its class logits) is
-# weighted by the class weight of its label, background samples by the
-# background weight (docs/gbr.md, "Sigmoid classifiers"). The direct solver
-# solves the balance equations exactly (LU, ~1 ms at 80 classes) and stays
-# bounded when they have no positive solution. Outside a semi-supervised
-# detector every call is the "labeled" branch (beta = 0.5).
-_base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'
-custom_imports = dict(imports=['cissod'], allow_failed_imports=False)
+# GbR as a long-tail loss in a plain supervised FCOS: only loss_cls and
+# the hook differ from mmdet's fcos_r50-caffe_fpn_gn-head_1x_coco.py (the
+# sigmoid GbR loss and its settings: ../_base_/models/gbr_focal_loss_coco.py).
+_base_ = [
+    'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py',
+    '../_base_/models/gbr_focal_loss_coco.py',
+]
 
-model = dict(
-    bbox_head=dict(
-        loss_cls=dict(
-            _delete_=True,
-            type='GradientBalancedFocalLoss',
-            num_classes=80,
-            use_sigmoid=True,
-            gamma=2.0,
-            alpha=0.25,
-            loss_weight=1.0,
-            warmup_iters=8000,
-            solver=dict(type='direct'),
-            betas=dict(labeled=0.5, unlabeled=1.0))))
-
-custom_hooks = [dict(type='GradientBalanceHook')]
+model = dict(bbox_head=dict(loss_cls=_base_.gbr_focal_loss))
