@@ -5,8 +5,9 @@
 # mean_teacher_demo.py (data, 1 labeled : 4 unlabeled sampler, 1,000
 # iterations, EMA, pseudo-label threshold 0.7, unsup_weight 1.0;
 # tests/models/test_cissod_mean_teacher.py checks it), from the RetinaNet
-# burn-in and at the learning rate that burn-in ends with (0.001 = its
-# 0.01 after the x0.1 step, as the Faster R-CNN demo continues at 0.002).
+# burn-in, with its optimizer (AdamW) at the learning rate it ends with
+# (1e-4 = its 1e-3 after the x0.1 step, as the Faster R-CNN demo continues
+# SGD at 0.002).
 #   python tools/train.py configs/demo/retinanet_sup_demo.py   # burn-in
 #   python tools/train.py configs/demo/mean_teacher_retinanet_demo.py
 # CISSODMeanTeacher with GbR, GbT and CrS off = mmdet's SemiBaseDetector.
@@ -39,7 +40,8 @@ model = dict(
         gbt=dict(enable=False),
         crs=dict(enable=False)))
 
-optim_wrapper = dict(optimizer=dict(lr=0.001))
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=0.0001, weight_decay=0.05))
 
 custom_hooks = [
     dict(type='MeanTeacherHook', momentum=0.002),

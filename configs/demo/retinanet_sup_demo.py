@@ -5,8 +5,12 @@
 # that mean_teacher_retinanet_demo.py and
 # cissod_mean_teacher_retinanet_demo.py start from (load_from;
 # tools/compare_demo.py run `supervised_retinanet`).
-# Learning rate 0.01 instead of 0.02: mmdet's RetinaNet schedules use half
-# the Faster R-CNN learning rate for the same batch.
+# Optimizer: AdamW (lr 1e-3, weight decay 0.05) instead of the Faster
+# R-CNN burn-in's SGD (the schedule, warm-up and x0.1 step at 80% are the
+# same). From scratch, the focal classification loss of this small RetinaNet
+# barely moves with SGD in 600 iterations; measured with seed 0: SGD lr 0.01
+# AP 13.5 all / 19.1 majority / 4.1 minority (lr 0.02: 8.5), AdamW 60.3 /
+# 72.0 / 40.7 (docs/frameworks.md).
 _base_ = [
     '../_base_/models/retinanet_r18-tiny_fpn.py',
     '../_base_/datasets/demo_semi.py',
@@ -38,7 +42,8 @@ train_dataloader = dict(
         filter_cfg=dict(filter_empty_gt=True),
         pipeline=train_pipeline))
 
-optim_wrapper = dict(optimizer=dict(lr=0.01))
+optim_wrapper = dict(
+    optimizer=dict(_delete_=True, type='AdamW', lr=0.001, weight_decay=0.05))
 
 default_hooks = dict(
     checkpoint=dict(

@@ -154,8 +154,13 @@ def test_demo_configs_same_budget_only_the_framework_differs():
                   'rpn_pseudo_thr', 'reg_pseudo_thr', 'jitter_times',
                   'jitter_scale')
     }
-    # one-stage vs two-stage: the detector, its burn-in and the learning
-    # rate that burn-in ends with; nothing else
+    # one-stage vs two-stage: the detector, its burn-in and that burn-in's
+    # optimizer (AdamW) at the learning rate it ends with; nothing else
+    adamw = {
+        'optim_wrapper.optimizer.type': 'AdamW',
+        'optim_wrapper.optimizer.weight_decay': 0.05,
+        'optim_wrapper.optimizer.momentum': '<absent>',
+    }
     for with_method in (0, 1):
         changed = _changed(DEMO_CONFIGS[TWO_STAGE][with_method],
                            DEMO_CONFIGS[ONE_STAGE][with_method],
@@ -163,13 +168,15 @@ def test_demo_configs_same_budget_only_the_framework_differs():
         assert changed == {
             'load_from':
             'work_dirs/compare/seed0/supervised_retinanet/iter_600.pth',
-            'optim_wrapper.optimizer.lr': 0.001,
+            'optim_wrapper.optimizer.lr': 1e-4,
+            **adamw,
         }
     _check_gbr_losses(DEMO_CONFIGS[TWO_STAGE][1], DEMO_CONFIGS[ONE_STAGE][1])
-    # the RetinaNet burn-in: faster-rcnn_sup_demo.py with a RetinaNet
+    # the RetinaNet burn-in: faster-rcnn_sup_demo.py with a RetinaNet and
+    # AdamW (same schedule)
     changed = _changed(DEMO + 'faster-rcnn_sup_demo.py',
                        DEMO + 'retinanet_sup_demo.py', ignore=('model.', ))
-    assert changed == {'optim_wrapper.optimizer.lr': 0.01}
+    assert changed == {'optim_wrapper.optimizer.lr': 1e-3, **adamw}
 
 
 def test_split1_configs_only_the_framework_differs():
