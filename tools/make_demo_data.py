@@ -32,6 +32,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--labeled-fraction', type=float, default=0.05,
         help='fraction of the train images in the majority-only labeled part')
     parser.add_argument(
+        '--min-minority-boxes', type=int,
+        default=demo.DEFAULT_MIN_MINORITY_BOXES,
+        help='labeled boxes of every minority class (few-shot images)')
+    parser.add_argument(
         '--tail-ratio', type=float, default=demo.TRAIN_TAIL_RATIO,
         help='train frequency ratio between consecutive classes')
     parser.add_argument(
@@ -45,6 +49,7 @@ def main(argv=None) -> int:
     params = dict(seed=args.seed, num_train=args.num_train,
                   num_val=args.num_val, img_size=args.img_size,
                   labeled_fraction=args.labeled_fraction,
+                  min_minority_boxes=args.min_minority_boxes,
                   tail_ratio=args.tail_ratio)
     up_to_date = (not args.force
                   and demo.is_demo_data_up_to_date(args.out, **params))

@@ -81,6 +81,8 @@ DEMO_PALETTE: Tuple[Tuple[int, int, int], ...] = tuple(
 DEMO_METAINFO: Dict[str, Any] = dict(
     classes=DEMO_CLASSES, palette=list(DEMO_PALETTE))
 
+#: Labeled boxes of every minority class (its few-shot labeled images).
+DEFAULT_MIN_MINORITY_BOXES = 10
 #: Frequency ratio between consecutive classes in train.
 TRAIN_TAIL_RATIO = 0.62
 #: Val class weights are ``TRAIN_TAIL_RATIO ** (VAL_FLATTEN * rank)``.
@@ -380,7 +382,7 @@ def generate_demo_dataset(out_dir: str,
                           num_val: int = 500,
                           img_size: int = 128,
                           labeled_fraction: float = 0.05,
-                          min_minority_boxes: int = 10,
+                          min_minority_boxes: int = DEFAULT_MIN_MINORITY_BOXES,
                           tail_ratio: float = TRAIN_TAIL_RATIO,
                           verbose: bool = True) -> Dict[str, Any]:
     """Generate the demo dataset into ``out_dir`` (overwriting it).
@@ -523,7 +525,8 @@ def _dir_lock(out_dir: str) -> Iterator[None]:
 
 _DEFAULT_PARAMS: Dict[str, Any] = dict(
     seed=0, num_train=2000, num_val=500, img_size=128, labeled_fraction=0.05,
-    min_minority_boxes=10, tail_ratio=TRAIN_TAIL_RATIO)
+    min_minority_boxes=DEFAULT_MIN_MINORITY_BOXES,
+    tail_ratio=TRAIN_TAIL_RATIO)
 
 
 def _resolve_params(kwargs: Dict[str, Any]) -> Dict[str, Any]:

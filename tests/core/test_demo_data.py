@@ -217,7 +217,8 @@ def test_split_invariants(demo_dir):
 
     lab_counts = _counts(lab)
     for name in ss.MINORITY_CLASSES:
-        assert lab_counts[name] >= 10, (name, lab_counts)
+        assert lab_counts[name] >= ss.DEFAULT_MIN_MINORITY_BOXES, (
+            name, lab_counts)
         assert meta['class_stats'][name]['train_labeled_boxes'] == \
             lab_counts[name]
     for name in ss.MAJORITY_CLASSES:
@@ -469,6 +470,30 @@ def test_make_demo_data_cli_labeled_fraction(tmp_path):
         out, seed=0, num_train=120, num_val=20, img_size=64)
 
 
+def test_make_demo_data_cli_min_minority_boxes(tmp_path):
+    """--min-minority-boxes reaches the split and the up-to-date check."""
+    out = str(tmp_path / 'demo')
+    proc = subprocess.run(
+        [sys.executable, osp.join(REPO_ROOT, 'tools/make_demo_data.py'),
+         '--out', out, '--num-train', '120', '--num-val', '20',
+         '--img-size', '64', '--min-minority-boxes', '3'],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    meta = ss.load_demo_meta(out)
+    assert meta['min_minority_boxes'] == 3
+    for name in ss.MINORITY_CLASSES:
+        labeled = meta['class_stats'][name]['train_labeled_boxes']
+        # few-shot images are added until the class has >= 3 boxes; the
+        # last one may bring a few more
+        assert 3 <= labeled < 3 + 5, (name, labeled)
+    assert ss.is_demo_data_up_to_date(
+        out, seed=0, num_train=120, num_val=20, img_size=64,
+        min_minority_boxes=3)
+    assert not ss.is_demo_data_up_to_date(
+        out, seed=0, num_train=120, num_val=20, img_size=64,
+        min_minority_boxes=ss.DEFAULT_MIN_MINORITY_BOXES)
+
+
 def test_tail_ratio_one_balances_train_and_keeps_the_split_imbalanced(
         tmp_path):
     """tail_ratio=1: classes equally frequent in the train images, minority
@@ -486,7 +511,8 @@ def test_tail_ratio_one_balances_train_and_keeps_the_split_imbalanced(
     train = [stats[n]['train_boxes'] for n in ss.DEMO_CLASSES]
     assert max(train) - min(train) <= 1, train
     for name in ss.MINORITY_CLASSES:
-        assert stats[name]['train_labeled_boxes'] >= 10
+        assert stats[name]['train_labeled_boxes'] >= \
+            ss.DEFAULT_MIN_MINORITY_BOXES
         assert stats[name]['train_unlabeled_boxes'] > \
             5 * stats[name]['train_labeled_boxes']
     with pytest.raises(ValueError, match='tail_ratio'):
