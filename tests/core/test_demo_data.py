@@ -451,15 +451,21 @@ def test_ensure_demo_data(tmp_path):
     assert not ss.is_demo_data_up_to_date(out, **dict(params, seed=1))
 
 
-def test_make_demo_data_cli_labeled_fraction(tmp_path):
-    """--labeled-fraction reaches the split (majority-only labeled images)."""
+def _make_small_demo_data_cli(tmp_path, *extra: str) -> str:
+    """Run tools/make_demo_data.py on a small dataset; return its dir."""
     out = str(tmp_path / 'demo')
     proc = subprocess.run(
         [sys.executable, osp.join(REPO_ROOT, 'tools/make_demo_data.py'),
          '--out', out, '--num-train', '120', '--num-val', '20',
-         '--img-size', '64', '--labeled-fraction', '0.2'],
+         '--img-size', '64', *extra],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_make_demo_data_cli_labeled_fraction(tmp_path):
+    """--labeled-fraction reaches the split (majority-only labeled images)."""
+    out = _make_small_demo_data_cli(tmp_path, '--labeled-fraction', '0.2')
     meta = ss.load_demo_meta(out)
     assert meta['labeled_fraction'] == 0.2
     assert meta['num_images']['majority_only'] == 24
@@ -472,13 +478,7 @@ def test_make_demo_data_cli_labeled_fraction(tmp_path):
 
 def test_make_demo_data_cli_min_minority_boxes(tmp_path):
     """--min-minority-boxes reaches the split and the up-to-date check."""
-    out = str(tmp_path / 'demo')
-    proc = subprocess.run(
-        [sys.executable, osp.join(REPO_ROOT, 'tools/make_demo_data.py'),
-         '--out', out, '--num-train', '120', '--num-val', '20',
-         '--img-size', '64', '--min-minority-boxes', '3'],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
-    assert proc.returncode == 0, proc.stderr
+    out = _make_small_demo_data_cli(tmp_path, '--min-minority-boxes', '3')
     meta = ss.load_demo_meta(out)
     assert meta['min_minority_boxes'] == 3
     for name in ss.MINORITY_CLASSES:
