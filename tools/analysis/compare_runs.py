@@ -53,6 +53,10 @@ def _last_state_dict(work_dir: str) -> Optional[dict]:
         return None
     with open(pointer) as f:
         ckpt_path = f.read().strip()
+    local = osp.join(work_dir, osp.basename(ckpt_path))
+    if not osp.isfile(ckpt_path) and osp.isfile(local):
+        # the work dir was moved: mmengine writes an absolute path
+        ckpt_path = local
     return torch.load(ckpt_path, map_location='cpu',
                       weights_only=False)['state_dict']
 
