@@ -14,6 +14,7 @@ import sys
 import pytest
 from mmengine.runner import Runner
 
+from cissod_core.demo import DEMO_CLASSES
 from conftest import REPO, demo_cfg
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
@@ -29,8 +30,7 @@ LOW_THRESHOLDS = {
     'model.semi_train_cfg.cls_pseudo_thr': 0.11,
     'model.semi_train_cfg.rpn_pseudo_thr': 0.11,
 }
-CLASSES = ('red_circle', 'green_square', 'blue_triangle', 'yellow_cross',
-           'magenta_ring', 'orange_circle', 'green_diamond', 'white_star')
+CLASSES = DEMO_CLASSES
 
 
 @pytest.fixture(scope='module')
