@@ -21,6 +21,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 
 from cissod.analysis.seed_stats import GROUPS  # metric keys, one definition
+from cissod.analysis.workdir import find_checkpoint
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,13 +52,8 @@ def _last_state_dict(work_dir: str) -> Optional[dict]:
     pointer = osp.join(work_dir, 'last_checkpoint')
     if not osp.isfile(pointer):
         return None
-    with open(pointer) as f:
-        ckpt_path = f.read().strip()
-    local = osp.join(work_dir, osp.basename(ckpt_path))
-    if not osp.isfile(ckpt_path) and osp.isfile(local):
-        # the work dir was moved: mmengine writes an absolute path
-        ckpt_path = local
-    return torch.load(ckpt_path, map_location='cpu',
+    # find_checkpoint also finds it when the work dir was moved
+    return torch.load(find_checkpoint(work_dir), map_location='cpu',
                       weights_only=False)['state_dict']
 
 
