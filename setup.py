@@ -8,10 +8,13 @@ setup(
                  'semi-supervised object detection, as an MMDetection 3.x plugin'),
     packages=find_packages(
         include=['cissod', 'cissod.*', 'cissod_core', 'cissod_core.*']),
-    python_requires='>=3.8',
-    install_requires=[
-        'torch>=2.0', 'mmengine==0.10.7', 'mmcv>=2.0.0rc4,<2.2.0',
-        'mmdet==3.3.0', 'pycocotools', 'numpy'
-    ],
+    python_requires='>=3.9',
+    # What the code needs, never a stack: torch, mmengine, mmcv and mmdet are
+    # not listed, because two distributions provide each import name
+    # (onedl-mmcv or mmcv, ...) and pip would replace the one a user has.
+    # `import cissod` checks that they form a supported stack
+    # (cissod/stack.py); tools/install.sh installs one.
+    install_requires=['numpy', 'pycocotools', 'matplotlib'],
+    extras_require={'eval': ['faster-coco-eval>=1.6,<2']},
     license='Apache-2.0',
 )

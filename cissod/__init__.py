@@ -4,7 +4,13 @@
 (``MODELS``, ``HOOKS``, ``METRICS``, ``DATA_SAMPLERS``). Configs load it with
 ``custom_imports = dict(imports=['cissod'], allow_failed_imports=False)``.
 """
-from . import datasets, engine, evaluation, models  # noqa: F401
+from .stack import check_stack
+
+#: 'current' or 'classic' (cissod.stack); a wrong stack fails here, before
+#: mmdet is imported, with one message naming both supported stacks
+STACK = check_stack()
+
+from . import datasets, engine, evaluation, models  # noqa: E402,F401
 
 __version__ = '0.1.0'
-__all__ = ['datasets', 'engine', 'evaluation', 'models', '__version__']
+__all__ = ['STACK', 'datasets', 'engine', 'evaluation', 'models', '__version__']

@@ -81,8 +81,8 @@ def check_backend(backend: str, federated: bool) -> None:
         except ImportError as err:
             raise ImportError(
                 'backend="faster_coco_eval" needs the faster-coco-eval '
-                'package: pip install faster-coco-eval==1.8.0 (pinned in '
-                'requirements.txt)') from err
+                'package: pip install "faster-coco-eval>=1.6,<2" (or pip '
+                'install "cissod[eval]")') from err
 
 
 def check_federated_gt(dataset: dict) -> None:
