@@ -1,7 +1,10 @@
 # The two commands of the README: `make demo` and `make test`.
-# Both install the pinned stack into .venv first when needed (tools/install.sh
-# is idempotent: a second run returns at once).
-PY       := .venv/bin/python
+# Both install the stack into a venv first when needed (tools/install.sh is
+# idempotent: a second run returns at once). STACK=classic uses the classic
+# stack (torch 2.5.1 + upstream OpenMMLab) in .venv-classic instead.
+STACK    ?= current
+VENV     := $(if $(filter classic,$(STACK)),.venv-classic,.venv)
+PY       := $(VENV)/bin/python
 # one run per seed: the burn-in in work_dirs/compare/seed<S>/supervised, the
 # semi-supervised runs beside it; make demo is seed 0 of make compare
 DEMO_WD  := work_dirs/compare/seed0
@@ -10,7 +13,7 @@ DEMO_WD  := work_dirs/compare/seed0
 	custom-demo test bench clean-demo
 
 install:
-	@bash tools/install.sh
+	@CISSOD_VENV=$(VENV) bash tools/install.sh --stack $(STACK)
 
 data: install
 	@$(PY) tools/make_demo_data.py --out data/demo

@@ -20,7 +20,7 @@ from mmengine.runner import Runner
 
 from cissod_core.gbr import GradientBalancer, current_branch
 from cissod.models.losses import GradientBalancedLoss, find_balancers
-from cissod.utils import check_config
+from cissod.utils import check_config, load_checkpoint_file
 
 from conftest import REPO, demo_cfg, set_data_root
 
@@ -221,7 +221,7 @@ def test_resume_restores_gbr_state(demo_data_root, tmp_path):
     cfg = demo_cfg('configs/demo/soft_teacher_gbr_demo.py', demo_data_root,
                    str(tmp_path), max_iters=3, **overrides)
     _train(cfg)
-    ckpt = torch.load(str(tmp_path / 'iter_2.pth'), map_location='cpu')
+    ckpt = load_checkpoint_file(str(tmp_path / 'iter_2.pth'))
     saved = {k[len(prefix):]: v for k, v in ckpt['state_dict'].items()
              if k.startswith(prefix)}
     assert saved['grad_matrix.count'].item() == 2

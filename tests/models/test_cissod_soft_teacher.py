@@ -18,6 +18,7 @@ from mmengine.structures import InstanceData
 
 from cissod.engine.hooks import ClassRebalancingHook
 from cissod.models.detectors import published_pseudo_labels
+from cissod.utils import load_checkpoint_file
 
 from conftest import demo_cfg
 
@@ -233,7 +234,7 @@ def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path):
     assert hook.rebalancer.class_factors is not None
     assert bool(model.class_thresholds.score_means.seen.any())
 
-    ckpt = torch.load(str(tmp_path / 'iter_4.pth'), map_location='cpu')
+    ckpt = load_checkpoint_file(str(tmp_path / 'iter_4.pth'))
     assert 'cissod_crs' in ckpt
 
     resumed = Probe()
@@ -482,7 +483,7 @@ def test_crs_switch_turns_the_hook_off(demo_data_root, tmp_path):
     runner.train()
     hook = _crs_hook(runner)
     assert not hook.enabled and hook.rebalancer is None
-    ckpt = torch.load(str(tmp_path / 'iter_2.pth'), map_location='cpu')
+    ckpt = load_checkpoint_file(str(tmp_path / 'iter_2.pth'))
     assert 'cissod_crs' not in ckpt
     # the sampler kept its uniform unlabeled weights
     sampler = runner.train_dataloader.batch_sampler.sampler \

@@ -18,10 +18,10 @@ import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
 
 from cissod.analysis.seed_stats import GROUPS  # metric keys, one definition
 from cissod.analysis.workdir import find_checkpoint
+from cissod.utils import load_checkpoint_file
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,8 +53,7 @@ def _last_state_dict(work_dir: str) -> Optional[dict]:
     if not osp.isfile(pointer):
         return None
     # find_checkpoint also finds it when the work dir was moved
-    return torch.load(find_checkpoint(work_dir), map_location='cpu',
-                      weights_only=False)['state_dict']
+    return load_checkpoint_file(find_checkpoint(work_dir))['state_dict']
 
 
 def load_pseudo_label_counts(work_dir: str) -> Optional[List[int]]:

@@ -12,8 +12,9 @@ otherwise is mmengine's loop:
 * when resuming (``iter > 0``) with such a sampler, it calls
   ``sampler.fast_forward(iter)`` and replaces the loop's dataloader iterator
   by one whose first ``iter`` ``next()`` calls return None without touching
-  the dataloader, so the base class's advance loop costs nothing. The real
-  dataloader iterator is created at the first batch actually trained, i.e.
+  the dataloader (or whose ``skip_iter(iter)``, what onedl-mmengine's loop
+  calls instead, does the same), so the base class's advance costs nothing.
+  The real dataloader iterator is created at the first batch trained, i.e.
   after the ``before_train`` hooks (which may still update the sampler);
 * otherwise it runs the base class unchanged.
 
@@ -65,6 +66,19 @@ class _SkipThenIterate:
 
     def __iter__(self) -> '_SkipThenIterate':
         return self
+
+    def skip_iter(self, num_iters: int) -> None:
+        """Consume ``num_iters`` of the skipped ``next()`` calls at once.
+
+        onedl-mmengine's ``IterBasedTrainLoop.run`` advances the iterator
+        with ``skip_iter(iter)`` where mmengine 0.10.7 calls ``next()``
+        ``iter`` times; both cost nothing here.
+        """
+        if num_iters > self._skip:
+            raise RuntimeError(
+                f'skip_iter({num_iters}) past the {self._skip} batches the '
+                'sampler was fast-forwarded by')
+        self._skip -= int(num_iters)
 
     def __next__(self) -> Any:
         if self._skip > 0:
