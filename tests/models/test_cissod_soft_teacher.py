@@ -219,7 +219,28 @@ def _cissod_cfg(data_root, work_dir, max_iters=6):
     return cfg
 
 
-def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path):
+def _strict_load(path: str) -> dict:
+    """``torch.load(weights_only=True)`` with mmengine's allow-list only."""
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    allow = mmengine_checkpoint.get_torch_safe_globals()
+    with torch.serialization.safe_globals(allow):
+        return torch.load(path, map_location='cpu', weights_only=True)
+
+
+def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path,
+                                                  monkeypatch):
+    # stacks whose mmengine loads with weights_only=True (torch >= 2.6):
+    # every torch.load of the resume must stay weights_only
+    from mmengine.runner import checkpoint as mmengine_checkpoint
+    weights_only_stack = hasattr(mmengine_checkpoint,
+                                 'get_torch_safe_globals')
+    load_calls = []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        load_calls.append(kwargs.get('weights_only'))
+        return real_load(*args, **kwargs)
+
     full = Probe()
     runner = Runner.from_cfg(_cissod_cfg(demo_data_root, str(tmp_path)))
     runner.register_hook(full)
@@ -236,6 +257,9 @@ def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path):
 
     ckpt = load_checkpoint_file(str(tmp_path / 'iter_4.pth'))
     assert 'cissod_crs' in ckpt
+    if weights_only_stack:  # our payloads are tensors and plain types
+        strict = _strict_load(str(tmp_path / 'iter_4.pth'))
+        _assert_same(strict['cissod_crs'], ckpt['cissod_crs'], 'cissod_crs')
 
     resumed = Probe()
     cfg = _cissod_cfg(demo_data_root, str(tmp_path / 'resumed'))
@@ -243,8 +267,13 @@ def test_cissod_demo_runs_and_resumes_identically(demo_data_root, tmp_path):
     cfg.load_from = str(tmp_path / 'iter_4.pth')
     runner2 = Runner.from_cfg(cfg)
     runner2.register_hook(resumed)
+    monkeypatch.setattr(torch, 'load', recording_load)
     runner2.train()
+    monkeypatch.undo()
     assert runner2.iter == 6
+    assert load_calls, 'the resume read no checkpoint'
+    if weights_only_stack:  # no fallback to weights_only=False
+        assert all(w is True for w in load_calls), load_calls
     # the state restored at iteration 4 is the state saved at iteration 4
     saved = ckpt['cissod_crs']
     _assert_same(resumed.state['pool'], saved['pool'], 'pool')
