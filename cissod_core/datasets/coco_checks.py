@@ -11,6 +11,8 @@ What is checked:
 * the file: exists, is valid JSON (a truncated file is named as such), has
   ``images`` / ``annotations`` / ``categories`` lists;
 * ids: no duplicate image, annotation or category ids;
+* numbers: image width / height, box coordinates and areas are finite
+  (NaN and Infinity, which JSON allows, are errors);
 * annotations: refer to an existing image and category; boxes have a
   positive width and height and lie inside their image (1 px tolerance);
 * images on disk (:func:`check_image_files`): the file exists; its size
@@ -25,6 +27,7 @@ What is checked:
 Only the standard library and Pillow are used (no mmdet import).
 """
 import json
+import math
 import os
 import os.path as osp
 from collections import Counter
@@ -35,7 +38,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
 __all__ = [
     'DataCheckError', 'CocoFileSummary', 'load_coco_json', 'check_coco_file',
     'check_image_files', 'check_split', 'check_disjoint_images',
-    'class_frequency_table', 'COLOUR_CONVERTED_MODES',
+    'class_frequency_table', 'finite_number', 'COLOUR_CONVERTED_MODES',
     'HIGH_DEPTH_MODES'
 ]
 
@@ -97,6 +100,20 @@ class CocoFileSummary:
 
 def _identity(iterable: Iterable, desc: str, total: int) -> Iterable:
     return iterable
+
+
+def finite_number(value: Any) -> Optional[float]:
+    """``value`` as a float if it is a finite real number, else None.
+
+    JSON allows ``NaN`` and ``Infinity`` (Python's ``json`` reads and writes
+    them); every comparison with NaN is false, so a size or bounds check
+    written as ``w <= 0`` lets it through. Booleans and strings are not
+    numbers here.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
 
 
 def load_coco_json(path: str, role: str) -> Dict[str, Any]:
@@ -216,6 +233,14 @@ def check_coco_file(path: str,
                 f'({images[img["id"]]!r} and {img["file_name"]!r}); image '
                 'ids must be unique within a file: renumber the images and '
                 'their annotations\' "image_id".')
+        width, height = (finite_number(img[k]) for k in ('width', 'height'))
+        if width is None or height is None or width <= 0 or height <= 0:
+            raise DataCheckError(
+                f'{where}: image id {img["id"]!r} ({img["file_name"]}) has '
+                f'width {img["width"]!r} and height {img["height"]!r}; both '
+                'must be positive finite numbers (the image size in pixels): '
+                'set them from the file (tools/prepare_custom_dataset.py '
+                'writes them for a folder of images).')
         images[img['id']] = str(img['file_name'])
         sizes[img['id']] = (img['width'], img['height'])
 
@@ -250,7 +275,20 @@ def check_coco_file(path: str,
                 f'{where}: annotation {ann_id} (image id {img_id}, '
                 f'{img_name}) has bbox {bbox!r}; COCO boxes are '
                 '[x, y, width, height].')
-        x, y, w, h = (float(v) for v in bbox)
+        coords = [finite_number(v) for v in bbox]
+        if None in coords:
+            raise DataCheckError(
+                f'{where}: annotation {ann_id} (image id {img_id}, '
+                f'{img_name}) has bbox {list(bbox)}, which holds a value '
+                'that is not a finite number (NaN, Infinity or a string); '
+                'fix or remove the annotation.')
+        if 'area' in ann and finite_number(ann['area']) is None:
+            raise DataCheckError(
+                f'{where}: annotation {ann_id} (image id {img_id}, '
+                f'{img_name}) has area {ann["area"]!r}, which is not a '
+                'finite number; set it to the box\'s (or mask\'s) area in '
+                'pixels, or drop the field.')
+        x, y, w, h = coords
         if not w > 0 or not h > 0:
             raise DataCheckError(
                 f'{where}: annotation {ann_id} (image id {img_id}, '

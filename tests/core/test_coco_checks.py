@@ -324,6 +324,39 @@ def test_box_of_non_positive_size(ds, bbox, case):
     assert '(not [x1, y1, x2, y2])' in msg
 
 
+@pytest.mark.parametrize('bbox', [
+    [float('nan'), 10, 5, 8], [2, 2, float('inf'), 5],
+    [2, 2, 5, -float('inf')], [2, '2', 5, 5]],
+    ids=['nan-x', 'inf-w', 'minus-inf-h', 'string'])
+def test_box_with_a_non_finite_number(ds, bbox):
+    """NaN passes every <= / < comparison; JSON writes and reads it."""
+    msg = _raises(ds.check, 'labeled', _with_bbox(ds, bbox))
+    assert f'labeled annotation file {ds.paths["labeled"]}: annotation 4 ' \
+           f'(image id 2, lab_2.png) has bbox {bbox}, which holds a value ' \
+           'that is not a finite number' in msg
+    assert 'fix or remove the annotation' in msg
+
+
+def test_area_that_is_not_finite(ds):
+    data = copy.deepcopy(ds.labeled)
+    data['annotations'][3]['area'] = float('nan')
+    msg = _raises(ds.check, 'labeled', data)
+    assert 'annotation 4 (image id 2, lab_2.png) has area nan, which is ' \
+           'not a finite number' in msg
+
+
+@pytest.mark.parametrize('key,value', [
+    ('width', float('nan')), ('height', float('inf')), ('width', 0),
+    ('height', '24')])
+def test_image_size_that_is_not_a_positive_finite_number(ds, key, value):
+    data = copy.deepcopy(ds.labeled)
+    data['images'][1][key] = value
+    msg = _raises(ds.check, 'labeled', data)
+    assert f'labeled annotation file {ds.paths["labeled"]}: image id 2 ' \
+           '(lab_2.png) has width' in msg
+    assert 'must be positive finite numbers' in msg
+
+
 def test_category_id_not_among_categories(ds):
     data = copy.deepcopy(ds.labeled)
     data['annotations'][4]['category_id'] = 3
