@@ -335,12 +335,12 @@ def check_image_files(summary: CocoFileSummary,
             filled in place.
         read_headers: Also open every image's header (size and pixel
             format; fast, no pixel is decoded). ``False`` only checks that
-            the files exist.
+            the files exist and are not empty (one ``stat`` each).
         progress: Optional progress wrapper.
 
     Raises:
-        DataCheckError: a missing file, a size that differs from the JSON,
-            a file Pillow cannot read, or 16/32-bit images.
+        DataCheckError: a missing or empty file, a size that differs from
+            the JSON, a file Pillow cannot read, or 16/32-bit images.
     """
     progress = progress or _identity
     where = f'{summary.role} annotation file {summary.path}'
@@ -354,9 +354,17 @@ def check_image_files(summary: CocoFileSummary,
                                  f'check {summary.role} images',
                                  len(summary.images)):
         path = osp.join(summary.img_dir, name)
+        try:
+            empty = os.stat(path).st_size == 0
+        except OSError:
+            raise _missing_image(where, img_id, name,
+                                 summary.img_dir) from None
+        if empty:
+            raise DataCheckError(
+                f'{where}: image id {img_id} ({path}) is empty (0 bytes), '
+                'the usual trace of an interrupted copy; copy it again or '
+                'remove the image and its annotations.')
         if not read_headers:
-            if not osp.isfile(path):
-                raise _missing_image(where, img_id, name, summary.img_dir)
             continue
         from PIL import Image, UnidentifiedImageError
         try:

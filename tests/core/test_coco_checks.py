@@ -281,6 +281,26 @@ def test_file_that_is_not_an_image_raises(ds):
     assert 'replace or remove it' in msg
 
 
+@pytest.mark.parametrize('read_headers', [True, False])
+def test_empty_image_file_raises(ds, read_headers):
+    """A zero-byte file (an interrupted copy) fails with or without the
+    header read: one stat."""
+    open(ds.image_path('lab_2.png'), 'wb').close()
+    summary = check_coco_file(ds.paths['labeled'], ds.img_dir, 'labeled')
+    msg = _raises(check_image_files, summary, read_headers=read_headers)
+    assert f'labeled annotation file {ds.paths["labeled"]}: image id 2 ' \
+           f'({ds.image_path("lab_2.png")}) is empty (0 bytes)' in msg
+    assert 'copy it again' in msg
+
+
+def test_png_signature_with_a_garbage_body_raises(ds):
+    with open(ds.image_path('lab_2.png'), 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n' + bytes(range(256)) * 4)
+    msg = _raises(ds.check, 'labeled')
+    assert f'labeled annotation file {ds.paths["labeled"]}: image id 2 ' \
+           f'({ds.image_path("lab_2.png")}) cannot be read as an image' in msg
+
+
 # ---------------------------------------------------------------------------
 # boxes, ids, categories
 # ---------------------------------------------------------------------------
