@@ -64,6 +64,8 @@ class ClassRebalancer:
             len(unlabeled_img_ids), num_classes, self.max_classes_per_image)
         self.lam = 0.0
         self.class_factors: Optional[Tensor] = None
+        #: pseudo-label boxes left out because their margin was not finite
+        self.num_skipped_boxes = 0
 
     def record(self, batches: Sequence[PseudoLabelBatch],
                rows_per_batch: int) -> None:
@@ -92,9 +94,12 @@ class ClassRebalancer:
                     'the unlabeled dataset of the CrS sampler.')
             image_index = torch.tensor(
                 [self.row_of_image[i] for i in b.img_ids], dtype=torch.long)
+            box_margins = b.margins.cpu()
+            finite = torch.isfinite(box_margins)
+            self.num_skipped_boxes += int((~finite).sum())
             classes, margins = boxes_to_rows(
-                image_index, b.box_image.cpu(), b.labels.cpu(),
-                b.margins.cpu(), K)
+                image_index, b.box_image.cpu()[finite],
+                b.labels.cpu()[finite], box_margins[finite], K)
             index_list.append(image_index)
             class_list.append(classes)
             margin_list.append(margins)
@@ -127,10 +132,11 @@ class ClassRebalancer:
     # checkpoints
 
     def state_dict(self) -> Dict[str, Any]:
-        """The pool, the class factors and lambda."""
+        """The pool, the class factors, lambda and the skipped-box count."""
         return dict(pool=self.pool.state_dict(),
                     class_factors=self.class_factors,
-                    lam=self.lam)
+                    lam=self.lam,
+                    num_skipped_boxes=self.num_skipped_boxes)
 
     def load_state_dict(self, state: Dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (same unlabeled set and K).
@@ -147,3 +153,5 @@ class ClassRebalancer:
         self.pool.load_state_dict(pool)
         self.class_factors = state['class_factors']
         self.lam = float(state['lam'])
+        # absent from checkpoints written before the counter
+        self.num_skipped_boxes = int(state.get('num_skipped_boxes', 0))

@@ -19,8 +19,9 @@ Two pieces, both pure torch:
    scored class gets a lower threshold, never below ``tau_min``.
 
 :class:`ClassThresholds` bundles both with the configuration; its
-``state_dict`` holds only the running means (``score_means.mean``,
-``score_means.count``), so a checkpoint resumes them exactly.
+``state_dict`` holds the running means (``score_means.mean``,
+``score_means.count``) and ``score_means.num_skipped``, so a checkpoint
+resumes them exactly.
 """
 from typing import Optional, Tuple
 
@@ -134,6 +135,8 @@ class ClassScoreMeans(nn.Module):
             'mean', torch.zeros(self.num_classes, dtype=torch.float64))
         self.register_buffer('count',
                              torch.zeros(self.num_classes, dtype=torch.long))
+        #: batches left out because a score sum was not finite
+        self.register_buffer('num_skipped', torch.zeros((), dtype=torch.long))
 
     @property
     def seen(self) -> Tensor:
@@ -160,6 +163,9 @@ class ClassScoreMeans(nn.Module):
                 after an ``all_reduce``; rounded).
             sums (Tensor): ``(n,)`` sum of their scores.
 
+        A batch whose sums are not all finite (a diverging teacher) is left
+        out as a whole and counted in ``num_skipped``; no device sync.
+
         Returns:
             Tensor: the updated ``mean`` buffer ``(n,)``.
         """
@@ -168,6 +174,10 @@ class ClassScoreMeans(nn.Module):
             k = k.round()
         k = k.long()
         s = self._check_vector(sums, 'sums').to(self.mean.dtype)
+        finite = torch.isfinite(s).all()
+        self.num_skipped.add_((~finite).long())
+        k = torch.where(finite, k, torch.zeros_like(k))
+        s = torch.where(finite, s, torch.zeros_like(s))
         present = k > 0
         kf = k.to(self.mean.dtype)
         b = s / kf.clamp(min=1.0)  # batch mean; 0 for absent classes
@@ -207,6 +217,13 @@ class ClassScoreMeans(nn.Module):
         """Forget everything (zero means and counts)."""
         self.mean.zero_()
         self.count.zero_()
+        self.num_skipped.zero_()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args) -> None:
+        # checkpoints from before the counter: it starts at 0
+        state_dict.setdefault(prefix + 'num_skipped',
+                              torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def extra_repr(self) -> str:
         return (f'num_classes={self.num_classes}, '
@@ -356,9 +373,9 @@ def _weight_term(class_weights: Tensor, n: int, tau: float,
 class ClassThresholds(nn.Module):
     """All GbT state: the running class score means and the configuration.
 
-    ``state_dict`` holds only ``score_means.mean`` and ``score_means.count``
-    (the configuration comes from the config), so checkpoints resume the
-    running means exactly.
+    ``state_dict`` holds only ``score_means.mean``, ``score_means.count``
+    and ``score_means.num_skipped`` (the configuration comes from the
+    config), so checkpoints resume the running means exactly.
 
     Args:
         num_classes (int): number of foreground classes ``n``.

@@ -52,6 +52,23 @@ def test_record_without_batches_and_unknown_images():
         rb.record([_batch([7], [0], [1], [0.2], n=2)], rows_per_batch=1)
 
 
+def test_non_finite_margins_are_left_out_and_counted():
+    rb = ClassRebalancer([1, 2, 3], [[0], [1]], num_classes=3)
+    rb.record([_batch([1, 2], [0, 0, 1], [2, 1, 2],
+                      [float('nan'), 0.2, float('inf')], n=3)],
+              rows_per_batch=2)
+    clean = ClassRebalancer([1, 2, 3], [[0], [1]], num_classes=3)
+    clean.record([_batch([1, 2], [0], [1], [0.2], n=3)], rows_per_batch=2)
+    assert rb.num_skipped_boxes == 2
+    assert torch.equal(rb.pool.classes, clean.pool.classes)
+    assert torch.equal(rb.pool.margins, clean.pool.margins)
+    assert rb.state_dict()['num_skipped_boxes'] == 2
+    old = {k: v for k, v in rb.state_dict().items()
+           if k != 'num_skipped_boxes'}  # a checkpoint from before
+    clean.load_state_dict(old)
+    assert clean.num_skipped_boxes == 0
+
+
 def test_state_dict_round_trip_and_mismatch():
     rb = ClassRebalancer([1, 2, 3], [[0], [1]], num_classes=2)
     rb.record([_batch([2], [0], [1], [0.2], n=2)], rows_per_batch=1)

@@ -496,6 +496,36 @@ def test_thresholds_dtype_detach_and_validation():
 # ClassThresholds
 
 
+@pytest.mark.parametrize('bad', [float('nan'), float('inf')])
+def test_non_finite_batch_is_skipped_and_counted(bad):
+    means = ClassScoreMeans(3, exact_count=10, momentum=0.9)
+    means.update(torch.tensor([0, 1]), torch.tensor([0.8, 0.6]))
+    before = (means.mean.clone(), means.count.clone())
+    # one non-finite score spoils the whole batch (its sums): left out
+    means.update(torch.tensor([0, 2]), torch.tensor([0.7, bad]))
+    assert torch.equal(means.mean, before[0])
+    assert torch.equal(means.count, before[1])
+    assert int(means.num_skipped) == 1
+    # the next finite batch is folded in as if the bad one never came
+    ref = ClassScoreMeans(3, exact_count=10, momentum=0.9)
+    for m in (means, ref):
+        if m is ref:
+            m.update(torch.tensor([0, 1]), torch.tensor([0.8, 0.6]))
+        m.update(torch.tensor([2]), torch.tensor([0.5]))
+    assert torch.equal(means.mean, ref.mean)
+    assert torch.equal(means.count, ref.count)
+
+
+def test_state_dict_without_num_skipped_loads():
+    """Checkpoints written before the counter resume (it starts at 0)."""
+    means = ClassScoreMeans(2)
+    means.update(torch.tensor([0]), torch.tensor([0.5]))
+    old = {k: v for k, v in means.state_dict().items() if k != 'num_skipped'}
+    fresh = ClassScoreMeans(2)
+    fresh.load_state_dict(old)
+    assert torch.equal(fresh.mean, means.mean) and int(fresh.num_skipped) == 0
+
+
 def test_class_thresholds_module_and_state_dict_round_trip():
     ct = ClassThresholds(4, exact_count=3, momentum=0.9)
     assert ct.thresholds().dtype == torch.float32
@@ -514,7 +544,8 @@ def test_class_thresholds_module_and_state_dict_round_trip():
     assert ct.score_means.count.tolist() == [7, 2, 2, 2]
 
     sd = ct.state_dict()
-    assert set(sd) == {'score_means.mean', 'score_means.count'}
+    assert set(sd) == {'score_means.mean', 'score_means.count',
+                       'score_means.num_skipped'}
     buf = io.BytesIO()
     torch.save(sd, buf)
     buf.seek(0)
@@ -563,6 +594,7 @@ def test_class_thresholds_new_options_and_lowest_threshold():
           rtol=1e-6, atol=1e-7)
     # the state_dict still holds only the running means
     assert set(adaptive.state_dict()) == {'score_means.mean',
-                                          'score_means.count'}
+                                          'score_means.count',
+                                          'score_means.num_skipped'}
     tight = ClassThresholds(4, tau=0.6, tau_min=0.35, floor_min=0.35)
     assert tight.lowest_threshold == 0.35

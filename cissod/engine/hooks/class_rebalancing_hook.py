@@ -169,6 +169,8 @@ class ClassRebalancingHook(Hook):
         hub.update_scalar('train/crs/lambda', rb.lam)
         hub.update_scalar('train/crs/image_factor_max', factor_max)
         hub.update_scalar('train/crs/repeated_share', repeated_share)
+        hub.update_scalar('train/crs/num_skipped_boxes',
+                          float(rb.num_skipped_boxes))
 
     # ------------------------------------------------------------------
     # checkpoints

@@ -84,6 +84,9 @@ class PseudoLabelLoggerHook(Hook):
                           kept / max(num_images, 1))
         hub.update_scalar('train/pseudo/candidates', float(candidates))
         model = class_imbalance_detector(runner, 'PseudoLabelLoggerHook')
+        hub.update_scalar(
+            'train/gbt/num_skipped',
+            float(model.class_thresholds.score_means.num_skipped))
         self._check_streak(runner, model, thr, candidates)
         if not self.every_n_train_iters(runner, self.log_interval):
             return
