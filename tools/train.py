@@ -43,6 +43,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--no-check', action='store_true',
         help='skip the data/num_classes checks run before training')
+    parser.add_argument(
+        '--no-header-check', action='store_true',
+        help='check only that image files exist and are not empty, without '
+        'reading their headers (about 1 s per 10,000 images)')
     # torch.distributed.launch passes --local-rank / --local_rank
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -85,7 +89,8 @@ def main() -> None:
     setup_cissod_env()
     cfg = build_cfg(args)
     if not args.no_check:
-        check_config(cfg, modes=('train', 'val'))
+        check_config(cfg, modes=('train', 'val'),
+                     read_headers=not args.no_header_check)
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

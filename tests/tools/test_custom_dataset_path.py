@@ -115,6 +115,7 @@ def _bad_labeled(data, tmp_path, case):
         'duplicate_image': f'duplicate image id {img["id"]!r}',
         'bad_box': 'has a box outside its',
         'missing_image': 'is not on disk at',
+        'nan_box': 'which holds a value that is not a finite number',
     }[case]
     if case == 'truncated':
         bad_path.write_text(json.dumps(labeled)[:-50])
@@ -127,13 +128,15 @@ def _bad_labeled(data, tmp_path, case):
         ann['bbox'] = [img['width'] - 5, 0, 20, 10]
     elif case == 'missing_image':
         img['file_name'] = 'not_there.png'
+    elif case == 'nan_box':
+        ann['bbox'] = [float('nan'), 10, 5, 8]  # json writes and reads NaN
     bad_path.write_text(json.dumps(labeled))
     return bad_path, expected
 
 
 @pytest.mark.parametrize('case', [
     'truncated', 'unknown_category', 'duplicate_image', 'bad_box',
-    'missing_image'
+    'missing_image', 'nan_box'
 ])
 def test_check_config_stops_on_bad_data(deepforest, tmp_path, case):
     from cissod.utils import check_config
@@ -179,6 +182,48 @@ def test_tools_train_stops_before_building_the_runner(deepforest, tmp_path):
         res.stderr[-2000:]
     assert str(bad_path) in res.stderr
     # stopped before the runner was built: no work dir
+    assert not (tmp_path / 'work_dirs').exists()
+
+
+def test_tools_train_stops_on_a_nan_box(deepforest, tmp_path):
+    _, data, out, _ = deepforest
+    bad_path, expected = _bad_labeled(data, tmp_path, 'nan_box')
+    res = _run([
+        _tool('train.py'),
+        str(out / 'df_cissod.py'), '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.ann_file={bad_path}',
+        'load_from=None'
+    ], tmp_path, timeout=300)
+    assert res.returncode != 0
+    assert expected in res.stderr and str(bad_path) in res.stderr, \
+        res.stderr[-2000:]
+    assert 'fix or remove the annotation' in res.stderr
+    assert not (tmp_path / 'work_dirs').exists()
+
+
+@pytest.mark.parametrize('case', ['empty', 'garbage_png'])
+def test_tools_train_stops_on_a_broken_image_file(deepforest, tmp_path, case):
+    """A zero-byte file (an interrupted copy) and a PNG signature with a
+    garbage body stop tools/train.py before the runner, naming the file."""
+    import shutil
+    _, data, out, _ = deepforest
+    images = tmp_path / 'labeled'
+    shutil.copytree(data / 'images' / 'labeled', images)
+    labeled = json.load(open(data / 'annotations' / 'labeled.json'))
+    broken = images / labeled['images'][0]['file_name']
+    with open(broken, 'wb') as f:
+        if case == 'garbage_png':
+            f.write(b'\x89PNG\r\n\x1a\n' + os.urandom(4096))
+    res = _run([
+        _tool('train.py'),
+        str(out / 'df_cissod.py'), '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_prefix.img={images}/',
+        'load_from=None'
+    ], tmp_path, timeout=300)
+    assert res.returncode != 0
+    expected = {'empty': 'is empty (0 bytes)',
+                'garbage_png': 'cannot be read as an image'}[case]
+    assert f'({broken}) {expected}' in res.stderr, res.stderr[-2000:]
     assert not (tmp_path / 'work_dirs').exists()
 
 
