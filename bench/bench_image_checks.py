@@ -85,12 +85,14 @@ def main() -> None:
     print(f'image-check benchmark: {os.cpu_count()} CPUs '
           f'({platform.machine()}), load average '
           f'{os.getloadavg()[0]:.2f}')
-    for role in ('labeled', 'unlabeled', 'val'):
-        ann = osp.join(args.demo, 'annotations', f'{role}.json')
+    # the demo's files (cissod_core.demo): train_*.json -> images/train
+    for name, img_dir in (('train_labeled', 'train'),
+                          ('train_unlabeled', 'train'), ('val', 'val')):
+        ann = osp.join(args.demo, 'annotations', f'{name}.json')
         if osp.isfile(ann):
-            summary = check_coco_file(ann, osp.join(args.demo, 'images'),
-                                      role)
-            _report(f'(a) demo {role} ({ann})', summary)
+            summary = check_coco_file(
+                ann, osp.join(args.demo, 'images', img_dir), name)
+            _report(f'(a) demo {name}', summary)
     with tempfile.TemporaryDirectory() as root:
         start = time.perf_counter()
         summary = _synthetic(root, args.images)

@@ -1,6 +1,7 @@
 """Multi-process training without GPUs (gloo), e.g. to test a launch setup.
 
-mmengine 0.10.7 assumes a GPU per process under ``--launcher pytorch``:
+mmengine (0.10.7, and onedl-mmengine 0.10.12 alike) assumes a GPU per
+process under ``--launcher pytorch``:
 ``init_dist`` calls ``torch.cuda.set_device`` and the runner passes
 ``device_ids=[LOCAL_RANK]`` to ``DistributedDataParallel``, which torch
 rejects for CPU modules. :func:`setup_cpu_distributed` (called by
