@@ -11,6 +11,10 @@ from .stack import check_stack
 STACK = check_stack()
 
 from . import datasets, engine, evaluation, models  # noqa: E402,F401
+from .utils import allow_numpy1_checkpoints  # noqa: E402
+
+# classic-stack checkpoints (NumPy 1 pickles) resume with weights_only=True
+allow_numpy1_checkpoints()
 
 __version__ = '0.1.0'
 __all__ = ['STACK', 'datasets', 'engine', 'evaluation', 'models', '__version__']
