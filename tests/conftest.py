@@ -17,6 +17,22 @@ def demo_data_root(tmp_path_factory) -> str:
     return root
 
 
+@pytest.fixture
+def torch_load_calls(monkeypatch) -> list:
+    """The ``weights_only`` argument of every ``torch.load`` of the test
+    (None where not given)."""
+    import torch
+    calls = []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        calls.append(kwargs.get('weights_only'))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', recording_load)
+    return calls
+
+
 def demo_cfg(config: str, data_root: str, work_dir: str, max_iters: int = 2,
              **overrides):
     """Load a demo config pointed at ``data_root`` for a short CPU run."""

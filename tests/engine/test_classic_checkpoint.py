@@ -22,21 +22,12 @@ FIXTURE = osp.join(REPO, 'tests', 'fixtures', 'classic_cissod_demo_iter4.pth')
 
 
 def test_classic_checkpoint_loads_weights_only_and_restores_method_state(
-        demo_data_root, tmp_path, monkeypatch):
+        demo_data_root, tmp_path, torch_load_calls):
     weights_only_stack = hasattr(mmengine_checkpoint,
                                  'get_torch_safe_globals')
-    calls = []
-    real_load = torch.load
-
-    def recording_load(*args, **kwargs):
-        calls.append(kwargs.get('weights_only'))
-        return real_load(*args, **kwargs)
-
-    monkeypatch.setattr(torch, 'load', recording_load)
     ckpt = load_checkpoint_file(FIXTURE)
-    monkeypatch.undo()
     if weights_only_stack:  # no fallback to weights_only=False
-        assert calls == [True], calls
+        assert torch_load_calls == [True], torch_load_calls
     assert ckpt['meta']['mmengine_version'].startswith('0.10.7')
     assert ckpt['meta']['iter'] == 4
     scalars = ckpt['message_hub']['log_scalars']
