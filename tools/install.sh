@@ -13,7 +13,8 @@
 #
 # mmcv's C++ ops are built from the sdist against the installed torch, without
 # build isolation (pip's isolated build env has no torch and silently skips
-# `mmcv._ext`): about 30 min on 2 cores the first time; pip caches the wheel.
+# `mmcv._ext`): about 10 min on 2 cores the first time (12 min 20 s for the
+# whole install from an empty pip cache, docs/install.md); pip caches the wheel.
 # CUDA ops: FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="9.0" (H100/H200; 10.0 B200).
 # pip's own configuration (index, mirrors, constraints) is respected.
 # Idempotent: a stamp records the hash of the inputs; a second run returns at
@@ -42,7 +43,7 @@ if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ]; then
   exit 0
 fi
 echo "[cissod] installing the $STACK stack into $VENV" \
-  "(the first run builds mmcv's ops: ~30 min on 2 cores)"
+  "(the first run builds mmcv's ops from source: about 10 min on 2 cores)"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip"
 pin() { grep -E "^$1==" "$REQ" | head -n 1; }
