@@ -44,6 +44,9 @@ def parse_args() -> argparse.Namespace:
         '--no-check', action='store_true',
         help='skip the data/num_classes checks run before training')
     parser.add_argument(
+        '--check-only', action='store_true',
+        help='run the data checks (every image header included) and exit')
+    parser.add_argument(
         '--no-header-check', action='store_true',
         help='check only that image files exist and are not empty, without '
         'reading their headers (about 1 s per 10,000 images)')
@@ -88,9 +91,15 @@ def main() -> None:
     args = parse_args()
     setup_cissod_env()
     cfg = build_cfg(args)
+    if args.check_only and (args.no_check or args.no_header_check):
+        raise SystemExit('--check-only runs the full checks: drop '
+                         '--no-check / --no-header-check')
     if not args.no_check:
         check_config(cfg, modes=('train', 'val'),
                      read_headers=not args.no_header_check)
+    if args.check_only:
+        print(f'[cissod] data checks passed: {args.config}')
+        return
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

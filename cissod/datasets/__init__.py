@@ -1,9 +1,14 @@
-"""Datasets glue of cissod: the CrS sampler (registered in mmdet).
+"""Datasets glue of cissod: the CrS sampler and the image loading
+(registered in mmdet).
 
 The demo data generator and the CI-SSOD split builders are pure and live
 in :mod:`cissod_core.demo` and :mod:`cissod_core.splits`.
 """
-from . import samplers  # noqa: F401
+from . import samplers, transforms  # noqa: F401
 from .samplers import ClassRebalancingMultiSourceSampler
+from .transforms import BrokenImageError, LoadImageFromFile
 
-__all__ = ['ClassRebalancingMultiSourceSampler']
+__all__ = [
+    'BrokenImageError', 'ClassRebalancingMultiSourceSampler',
+    'LoadImageFromFile'
+]

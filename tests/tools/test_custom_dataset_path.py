@@ -215,6 +215,48 @@ def test_tools_train_stops_on_a_broken_image_file(deepforest, tmp_path, case):
     assert not (tmp_path / 'work_dirs').exists()
 
 
+def test_broken_image_met_during_training_names_the_file(deepforest,
+                                                         tmp_path):
+    """An image that breaks after the start-of-run check (here: the checks
+    skipped with --no-check) stops training with the file, the image id and
+    the check command instead of a bare decoder assertion; --check-only
+    finds the file without training."""
+    import shutil
+    _, data, out, _ = deepforest
+    images = tmp_path / 'labeled'
+    shutil.copytree(data / 'images' / 'labeled', images)
+    for name in os.listdir(images):  # every labeled image: the first hits
+        open(images / name, 'wb').close()
+    options = [
+        '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_prefix.img={images}/',
+        'load_from=None'
+    ]
+    res = _run([_tool('train.py'), str(out / 'df_cissod.py'), '--no-check']
+               + options, tmp_path, timeout=300)
+    assert res.returncode != 0
+    assert 'BrokenImageError: cannot load image file ' + str(images) in \
+        res.stderr, res.stderr[-2000:]
+    assert 'tools/train.py CONFIG --check-only' in res.stderr
+    assert '!buf.empty()' in res.stderr  # the decoder's reason is kept
+    assert not list((tmp_path / 'work_dirs').rglob('*.pth'))
+
+    res = _run([_tool('train.py'), str(out / 'df_cissod.py'), '--check-only']
+               + options, tmp_path, timeout=300)
+    assert res.returncode != 0
+    assert 'is empty (0 bytes)' in res.stderr, res.stderr[-2000:]
+
+
+def test_check_only_checks_and_does_not_train(deepforest, tmp_path):
+    _, _, out, _ = deepforest
+    res = _run([_tool('train.py'),
+                str(out / 'df_supervised.py'), '--check-only'],
+               tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert '[cissod] data checks passed' in res.stdout
+    assert not (tmp_path / 'work_dirs').exists()
+
+
 def test_r50_profile_scales_the_paper_schedule(deepforest, tmp_path):
     root, data, _, _ = deepforest
     res = _run([
