@@ -5,6 +5,9 @@ Same command line as mmdet's ``tools/train.py``::
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
         [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
 
+plus ``--check-only`` (run the data checks and exit) and
+``--skip-non-finite`` (skip non-finite steps instead of stopping).
+
 Before the runner is built, :func:`cissod.utils.check_config` verifies that
 the annotation files exist (and says how to make them), that the configured
 classes are in the annotation files and that ``num_classes`` matches them.
@@ -27,6 +30,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--amp', action='store_true',
         help='enable automatic mixed precision training')
+    parser.add_argument(
+        '--skip-non-finite', action='store_true',
+        help='skip optimizer steps with a non-finite loss or gradient (a '
+        'warning each) instead of stopping the run')
     parser.add_argument(
         '--auto-scale-lr', action='store_true',
         help='scale the learning rate with the total batch size')
@@ -71,6 +78,11 @@ def build_cfg(args: argparse.Namespace) -> Config:
                 f'--amp supports only OptimWrapper, the config has {wrapper}')
             cfg.optim_wrapper.type = 'AmpOptimWrapper'
             cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.skip_non_finite:
+        cfg.setdefault('default_hooks', {})['check_loss'] = dict(
+            type='NonFiniteLossHook', keep_going=True)
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'SkipNonFiniteOptimWrapper'
     if args.auto_scale_lr:
         if 'auto_scale_lr' not in cfg or 'base_batch_size' not in \
                 cfg.auto_scale_lr:

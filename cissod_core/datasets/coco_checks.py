@@ -116,6 +116,40 @@ def finite_number(value: Any) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
+def check_finite_predictions(predictions: List[Mapping[str, Any]],
+                             source: str) -> None:
+    """Check that every detection of a COCO result list has a finite
+    ``score`` and, where present, finite ``bbox`` numbers.
+
+    A NaN score sorts arbitrarily in the evaluators' ranking, so the AP of
+    such a result file means nothing; it is the trace of a model with
+    non-finite weights.
+
+    Args:
+        predictions: COCO results (``image_id``, ``category_id``,
+            ``score``, ``bbox`` ``[x, y, w, h]``).
+        source: The result file (or evaluator) named in the error.
+
+    Raises:
+        DataCheckError: naming the file, the first bad detection, how many
+            there are and the likely cause.
+    """
+    bad = [i for i, p in enumerate(predictions)
+           if finite_number(p.get('score')) is None
+           or any(finite_number(v) is None for v in p.get('bbox', ()))]
+    if bad:
+        first = predictions[bad[0]]
+        raise DataCheckError(
+            f'result file {source}: {len(bad)} of {len(predictions)} '
+            f'detections hold a number that is not finite, e.g. image id '
+            f'{first.get("image_id")}, category id '
+            f'{first.get("category_id")}: score {first.get("score")}, bbox '
+            f'{first.get("bbox")}. The model\'s outputs are not finite (a '
+            'checkpoint of a diverged run, or fp16 overflow at test time): '
+            'evaluate a finite checkpoint; the training run stops at its '
+            'first non-finite loss unless --skip-non-finite.')
+
+
 def load_coco_json(path: str, role: str) -> Dict[str, Any]:
     """Read a COCO file, with one clear error for a missing, truncated or
     malformed file.

@@ -466,3 +466,21 @@ def test_class_frequency_table(ds):
     assert [(r['cls'], r['boxes'], r['image_frequency'])
             for r in class_frequency_table(unlabeled)] == [
                 ('bird', 0, 0.0), ('cat', 0, 0.0), ('dog', 0, 0.0)]
+
+
+@pytest.mark.parametrize('bad', [
+    dict(score=float('nan')), dict(score=float('inf')), dict(score='0.5'),
+    dict(bbox=[1.0, float('nan'), 3.0, 4.0]),
+    dict(bbox=[1.0, 2.0, float('-inf'), 4.0])])
+def test_check_finite_predictions(bad):
+    from cissod_core.datasets import check_finite_predictions
+    good = dict(image_id=1, category_id=2, score=0.5, bbox=[1., 2., 3., 4.])
+    check_finite_predictions([good, good], 'r.json')
+    check_finite_predictions([dict(image_id=1, category_id=2, score=0.3)],
+                             'segm.json')  # no bbox key: segm results
+    with pytest.raises(DataCheckError,
+                       match=r'result file r\.json: 1 of 3 detections hold '
+                       r'a number that is not finite, e\.g\. image id 7, '
+                       'category id 2'):
+        check_finite_predictions([good, dict(good, image_id=7, **bad), good],
+                                 'r.json')

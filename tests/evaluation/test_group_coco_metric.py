@@ -586,3 +586,18 @@ def test_mp_eval_groups_follow_its_summarize(tmp_path):
             summarize_ap(ev, max_dets=1000), abs=1e-9)
         assert raw[f'bbox_{group}_mAP_50'] == pytest.approx(
             ev.stats[1], abs=1e-9)
+
+
+def test_non_finite_scores_are_an_error_naming_the_file(demo):
+    """A NaN score (a diverged checkpoint) makes the ranking, and so AP,
+    meaningless: the metric stops with the first bad detection."""
+    from cissod_core.datasets import DataCheckError
+    gt, gt_file, preds = demo
+    preds = [dict(p, scores=p['scores'].copy()) for p in preds]
+    preds[1]['scores'][0] = np.nan
+    with pytest.raises(DataCheckError,
+                       match=r'result file .*bbox\.json: 1 of \d+ detections '
+                       r'hold a number that is not finite, e\.g\. image id '
+                       rf"{preds[1]['img_id']}, .*score nan.*a checkpoint "
+                       'of a diverged run'):
+        run_metric(gt_file, to_data_samples(preds), class_groups=GROUPS)

@@ -16,6 +16,11 @@ iteration. What it lacks, and this subclass adds:
 
 It runs at priority ``ABOVE_NORMAL``, before the hooks that update method
 state (GbR, CrS) or save checkpoints (``VERY_LOW``) in ``after_train_iter``.
+
+``keep_going=True`` (``tools/train.py --skip-non-finite``, off by default)
+warns and goes on instead: the optimizer wrapper must then skip the
+non-finite steps (``SkipNonFiniteOptimWrapper``, or ``AmpOptimWrapper``
+whose dynamic loss scale does), which ``before_train`` checks.
 """
 import math
 from typing import Dict, Optional
@@ -23,6 +28,9 @@ from typing import Dict, Optional
 import torch
 from mmdet.engine.hooks import CheckInvalidLossHook
 from mmdet.registry import HOOKS
+from mmengine.optim import AmpOptimWrapper, OptimWrapperDict
+
+from ..optimizers import SkipNonFiniteOptimWrapper
 
 __all__ = ['NonFiniteLossError', 'NonFiniteLossHook', 'non_finite_terms']
 
@@ -60,12 +68,31 @@ class NonFiniteLossHook(CheckInvalidLossHook):
 
     Args:
         interval (int): check every ``interval`` iterations. Defaults to 1.
+        keep_going (bool): log a warning and go on instead of raising; the
+            optimizer wrapper skips the step. Defaults to False.
     """
 
     priority = 'ABOVE_NORMAL'
 
-    def __init__(self, interval: int = 1) -> None:
+    def __init__(self, interval: int = 1, keep_going: bool = False) -> None:
         super().__init__(interval=interval)
+        self.keep_going = keep_going
+
+    def before_train(self, runner) -> None:
+        if not self.keep_going:
+            return
+        wrapper = runner.optim_wrapper
+        wrappers = (wrapper.values() if isinstance(wrapper, OptimWrapperDict)
+                    else [wrapper])
+        for wrapper in wrappers:
+            if not isinstance(wrapper,
+                              (SkipNonFiniteOptimWrapper, AmpOptimWrapper)):
+                raise ValueError(
+                    'NonFiniteLossHook(keep_going=True) needs an optimizer '
+                    'wrapper that skips non-finite steps, the config has '
+                    f'{type(wrapper).__name__}: set optim_wrapper.type='
+                    "'SkipNonFiniteOptimWrapper' (or use --amp), or run "
+                    'tools/train.py with --skip-non-finite, which sets both.')
 
     def after_train_iter(self,
                          runner,
@@ -78,12 +105,20 @@ class NonFiniteLossHook(CheckInvalidLossHook):
         grad_norm = self._grad_norm(runner)
         if grad_norm is not None and not math.isfinite(grad_norm):
             bad['grad_norm'] = grad_norm
-        if bad:
-            terms = ', '.join(f'{k}={v}' for k, v in bad.items())
-            raise NonFiniteLossError(
+        if not bad:
+            return
+        terms = ', '.join(f'{k}={v}' for k, v in bad.items())
+        if self.keep_going:
+            runner.logger.warning(
                 f'non-finite training loss at iteration {runner.iter + 1}: '
-                f'{terms}. {CAUSES} The run stops here: no checkpoint of '
-                f'this state is written; {self._last_checkpoint(runner)}')
+                f'{terms}; the optimizer step is skipped (keep_going=True). '
+                f'{CAUSES}')
+            return
+        raise NonFiniteLossError(
+            f'non-finite training loss at iteration {runner.iter + 1}: '
+            f'{terms}. {CAUSES} The run stops here: no checkpoint of this '
+            f'state is written; {self._last_checkpoint(runner)} To skip such '
+            'steps instead: tools/train.py --skip-non-finite.')
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict', {})

@@ -68,6 +68,7 @@ from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
 from cissod_core.class_groups import resolve_class_groups
+from cissod_core.datasets import check_finite_predictions
 from cissod_core.evaluation import (summarize_precision, summarize_recall,
                                     summary_items)
 from mmdet.datasets.api_wrappers import COCO, COCOeval
@@ -339,6 +340,7 @@ class GroupCocoMetric(CocoMetric):
         mode = 'federated LVIS' if self.federated else 'COCO-style'
         logger.info(f'Evaluating {metric} ({mode}, {self.backend})...')
         predictions = load(result_file)
+        check_finite_predictions(predictions, result_file)
         if metric == 'segm':
             # as CocoMetric: let the evaluator use the mask area, not the box's
             for pred in predictions:
