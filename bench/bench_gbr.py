@@ -2,7 +2,8 @@
 
 Usage::
 
-    .venv/bin/python bench/bench_gbr.py [--repeats 15] [--out FILE]
+    .venv/bin/python bench/bench_gbr.py [--repeats 15] [--device cuda]
+        [--sizes 80 1203] [--no-solvers]
 
 At COCO scale (C = 81) and LVIS scale (C = 1204), R = 5 x 512 RoIs, float32,
 default torch thread count, it times in one run (median over repeats):
@@ -95,7 +96,7 @@ def naive_outer_product_G(logits: torch.Tensor, labels: torch.Tensor,
     """O(R C^2): per-RoI ``onehot(y) x dl/dz`` outer products, 64 at a
     time, over the first ``num_chunks`` chunks."""
     C = logits.shape[1]
-    G = torch.zeros(C, C)
+    G = logits.new_zeros(C, C)
     for c in range(num_chunks):
         sl = slice(c * CHUNK, (c + 1) * CHUNK)
         z, y, lam = logits[sl], labels[sl], weights[sl]
@@ -109,9 +110,11 @@ def naive_outer_product_G(logits: torch.Tensor, labels: torch.Tensor,
 
 def make_trained_balancer(n: int, solver: str, iters: int, seed: int,
                           batches: List) -> GradientBalancer:
-    """A balancer just past its warm-up, G-hat from ``iters`` iterations."""
+    """A balancer just past its warm-up, G-hat from ``iters`` iterations
+    (on the device of ``batches``)."""
     bal = GradientBalancer(n, warmup_iters=iters,
-                           solver=SOLVER_CLASSES[solver])
+                           solver=SOLVER_CLASSES[solver]).to(
+                               batches[0][0].device)
     for i in range(iters):
         lab, unl = batches[(2 * i) % len(batches)], batches[
             (2 * i + 1) % len(batches)]
@@ -122,33 +125,47 @@ def make_trained_balancer(n: int, solver: str, iters: int, seed: int,
     return bal
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued kernels (a no-op on the CPU)."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def interleaved_ms(fns: Dict[str, Callable[[], object]], repeats: int,
-                   warmup: int = 2) -> Dict[str, Tuple[float, float]]:
+                   warmup: int = 2,
+                   device: torch.device = torch.device('cpu')
+                   ) -> Dict[str, Tuple[float, float]]:
     """(median, min) ms of every function, timed round-robin so that a
-    busy machine affects all of them alike."""
+    busy machine affects all of them alike; on a GPU each call is timed
+    from an idle device to the end of its kernels."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times: Dict[str, List[float]] = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
+            synchronize(device)
             t = time.perf_counter()
             fn()
+            synchronize(device)
             times[k].append(1e3 * (time.perf_counter() - t))
     return {k: (statistics.median(v), min(v)) for k, v in times.items()}
 
 
-def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
+def timing_section(n: int, repeats: int, gamma: float,
+                   device: torch.device = torch.device('cpu')
+                   ) -> Dict[str, float]:
     C = n + 1
     gen = torch.Generator().manual_seed(0)
     batches = []
     for i in range(16):
-        batches.append(long_tail_batch(n, R, gen, unlabeled=bool(i % 2)))
+        batches.append(tuple(t.to(device) for t in long_tail_batch(
+            n, R, gen, unlabeled=bool(i % 2))))
     logits, labels, weights = batches[0]
     fns: Dict[str, Callable[[], object]] = {}
 
     # (a) ours: the statistics record() accumulates
-    pending = torch.zeros(C, C)
+    pending = torch.zeros(C, C, device=device)
     fns['a'] = lambda: accumulate_negative_gradients(
         pending, logits, labels, weights, gamma, 1.0 / R)
     # (a') the same when the loss hands over its softmax probabilities
@@ -189,9 +206,9 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
         fns[f'd_{solver}'] = make_iteration(balancers[solver])
     slow = {k: fns.pop(k) for k in list(fns)
             if k == 'd_direct' and C > 500}  # O(C^3): fewer repeats
-    t = interleaved_ms(fns, repeats)
+    t = interleaved_ms(fns, repeats, device=device)
     if slow:
-        t.update(interleaved_ms(slow, max(3, repeats // 3)))
+        t.update(interleaved_ms(slow, max(3, repeats // 3), device=device))
     its = []
     for _ in range(10):
         fns['d_power']()
@@ -208,19 +225,20 @@ def timing_section(n: int, repeats: int, gamma: float) -> Dict[str, float]:
     t_b_sub = interleaved_ms(
         {'b': lambda: naive_outer_product_G(logits, labels, weights, gamma,
                                             sub_chunks)},
-        rep_b, warmup=1)['b'][0]
+        rep_b, warmup=1, device=device)['b'][0]
     t_b = t_b_sub * total_chunks / sub_chunks
     # sanity: both formulations give the same G on the chunks timed
     G_ref = naive_outer_product_G(logits, labels, weights, gamma,
                                   sub_chunks)
-    G_ours = torch.zeros(C, C)
+    G_ours = torch.zeros(C, C, device=device)
     k = sub_chunks * CHUNK
     accumulate_negative_gradients(G_ours, logits[:k], labels[:k],
                                   weights[:k], gamma)
     G_ours.diagonal().copy_(-G_ours.sum(1))
     max_err = (G_ours - G_ref).abs().max().item() / G_ref.abs().max().item()
 
-    print(f'\n== C = {C} (n = {n}), R = {R}, float32, gamma = {gamma}')
+    print(f'\n== C = {C} (n = {n}), R = {R}, float32, gamma = {gamma}, '
+          f'device {device.type}')
     print(f'(a) batch G, scatter-add (ours)        {t_a:10.3f} ms   '
           f'(min {t["a"][1]:.3f})')
     min_a2 = t["a'"][1]
@@ -337,7 +355,14 @@ def main() -> None:
     parser.add_argument('--gamma', type=float, default=0.0)
     parser.add_argument('--solver-iters', type=int, default=200,
                         help='iterations accumulated for the solver section')
+    parser.add_argument('--device', default='cpu',
+                        help="where the timed ops run: 'cpu' or 'cuda'")
+    parser.add_argument('--sizes', type=int, nargs='+', default=[80, 1203],
+                        help='numbers of foreground classes n (C = n + 1)')
+    parser.add_argument('--no-solvers', action='store_true',
+                        help='skip the solver comparison (CPU only)')
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.manual_seed(0)
     load = os.getloadavg() if hasattr(os, 'getloadavg') else (0, 0, 0)
     cpu = platform.processor() or platform.machine()
@@ -356,10 +381,13 @@ def main() -> None:
         print('NOTE: other processes were running: with the default thread '
               'pool, timings of multi-threaded ops are then inflated and '
               'noisy (compare runs at a low load average).')
-    for n in (80, 1203):
-        timing_section(n, args.repeats, args.gamma)
-    for n in (80, 1203):
-        solver_section(n, args.solver_iters)
+    if device.type == 'cuda':
+        print(f'device: {torch.cuda.get_device_name(device)}')
+    for n in args.sizes:
+        timing_section(n, args.repeats, args.gamma, device)
+    if not args.no_solvers:
+        for n in args.sizes:
+            solver_section(n, args.solver_iters)
 
 
 if __name__ == '__main__':
