@@ -10,7 +10,7 @@ PY       := $(VENV)/bin/python
 DEMO_WD  := work_dirs/compare/seed0
 
 .PHONY: install data demo compare compare-quick compare-frameworks ablation \
-	custom-demo test bench clean-demo
+	custom-demo test lint bench gpu-check clean-demo
 
 install:
 	@CISSOD_VENV=$(VENV) bash tools/install.sh --stack $(STACK)
@@ -75,6 +75,15 @@ custom-demo: install
 
 test: install
 	$(PY) -m pytest tests -q
+
+# ruff check (pycodestyle, pyflakes, isort; ruff.toml), run by .ci/run
+lint: install
+	$(VENV)/bin/ruff check .
+
+# the GPU check (docs/gpu_check.md); CPU: make gpu-check GPU_CHECK="--device cpu"
+GPU_CHECK ?= --device cpu
+gpu-check: install
+	PYTHON=$(PY) bash tools/gpu_check.sh $(GPU_CHECK)
 
 bench: install
 	$(PY) bench/bench_gbr.py

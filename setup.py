@@ -1,11 +1,13 @@
-"""cissod: class-imbalanced semi-supervised object detection for MMDetection 3.x."""
+"""cissod: class-imbalanced semi-supervised object detection for
+MMDetection 3.x."""
 from setuptools import find_packages, setup
 
 setup(
     name='cissod',
     version='0.1.0',
-    description=('Gradient-based sampling (GbR, GbT, CrS) for class-imbalanced '
-                 'semi-supervised object detection, as an MMDetection 3.x plugin'),
+    description=('Gradient-based sampling (GbR, GbT, CrS) for '
+                 'class-imbalanced semi-supervised object detection, as an '
+                 'MMDetection 3.x plugin'),
     packages=find_packages(
         include=['cissod', 'cissod.*', 'cissod_core', 'cissod_core.*']),
     python_requires='>=3.9',

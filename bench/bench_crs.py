@@ -41,8 +41,7 @@ from torch import Tensor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cissod_core.crs import (PseudoLabelPool,  # noqa: E402
-                             boxes_to_rows, compute_crs_factors)
+from cissod_core.crs import PseudoLabelPool, boxes_to_rows, compute_crs_factors  # noqa: E402
 
 NUM_CLASSES = 365
 NUM_LABELED_COCO = 118_287  # COCO train2017, as in COCO -> Objects365

@@ -23,7 +23,8 @@ default torch thread count, it times in one run (median over repeats):
 
 and prints b/a, a/c, d/c. (a), (a'), (c) and (d) are timed round-robin
 (one call of each per repeat) so that other load on the machine affects
-them alike; the minimum is printed next to each median. Then, on a realistic G accumulated from a
+them alike; the minimum is printed next to each median. Then, on a
+realistic G accumulated from a
 synthetic long-tailed stream (Zipf class frequencies, 75 % background,
 head-biased classifier, labeled + unlabeled branches), it compares the
 solvers: weight range, balance residual (absolute and per class, over the
@@ -45,10 +46,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cissod_core.gbr import (DirectSolver, GradientBalancer,  # noqa: E402
-                             JacobiSolver, PowerSolver,
-                             accumulate_negative_gradients, active_classes,
-                             balance_residual, gradient_scale)
+from cissod_core.gbr import (  # noqa: E402
+    DirectSolver,
+    GradientBalancer,
+    JacobiSolver,
+    PowerSolver,
+    accumulate_negative_gradients,
+    active_classes,
+    balance_residual,
+    gradient_scale,
+)
 
 R = 5 * 512
 CHUNK = 64  # the reference's chunk of RoIs for the outer products

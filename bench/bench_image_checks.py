@@ -30,9 +30,11 @@ from typing import Dict, Tuple
 
 from PIL import Image
 
-from cissod_core.datasets.coco_checks import (CocoFileSummary,
-                                              check_coco_file,
-                                              check_image_files)
+from cissod_core.datasets.coco_checks import (
+    CocoFileSummary,
+    check_coco_file,
+    check_image_files,
+)
 
 
 def _time(summary: CocoFileSummary, read_headers: bool) -> float:

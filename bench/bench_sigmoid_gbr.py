@@ -19,7 +19,8 @@ on the machine affects all alike), median and minimum:
     ``direct`` solver as configs/gbr/retinanet_r50_fpn_gbr_1x_coco.py.
 
 and prints the ratios GbR / plain of the medians and of the minima (the
-minimum is the least disturbed by other load on the machine). The stdout of a run is what
+minimum is the least disturbed by other load on the machine). The stdout
+of a run is what
 ``bench/results_sigmoid_gbr.txt`` holds.
 """
 import argparse
@@ -90,10 +91,10 @@ def loss_section(n: int, num_samples: int, repeats: int) -> Dict[str, float]:
 
 
 def model_section(repeats: int) -> Dict[str, float]:
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
     from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
     from mmengine.structures import InstanceData
 
     import cissod  # noqa: F401 (registers the loss)

@@ -17,4 +17,6 @@ from .utils import allow_numpy1_checkpoints  # noqa: E402
 allow_numpy1_checkpoints()
 
 __version__ = '0.1.0'
-__all__ = ['STACK', 'datasets', 'engine', 'evaluation', 'models', '__version__']
+__all__ = [
+    'STACK', 'datasets', 'engine', 'evaluation', 'models', '__version__'
+]

@@ -45,7 +45,8 @@ INSTALL_HINT = (
 
 
 def parse_version(text: str) -> Tuple[int, ...]:
-    """``'2.14.1+cu130'`` -> ``(2, 14, 1)``; ``'0.10.8rc1'`` -> ``(0, 10, 8)``."""
+    """``'2.14.1+cu130'`` -> ``(2, 14, 1)``; ``'0.10.8rc1'`` ->
+    ``(0, 10, 8)``."""
     parts = []
     for piece in text.split('+')[0].split('.'):
         digits = ''

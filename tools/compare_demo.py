@@ -45,8 +45,7 @@ from typing import Dict, List, Optional, Sequence
 sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
 import compare_runs  # noqa: E402
 
-from cissod.analysis.seed_stats import (format_seed_tables,  # noqa: E402
-                                        RunResult)
+from cissod.analysis.seed_stats import RunResult, format_seed_tables  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUP = 'supervised'

@@ -153,8 +153,11 @@ def _gbt_error(device, n, amp) -> float:
 
 
 def _crs_error(device, n, amp) -> float:
-    from cissod_core.crs import (crs_class_factors, crs_class_frequencies,
-                                 crs_image_factors)
+    from cissod_core.crs import (
+        crs_class_factors,
+        crs_class_frequencies,
+        crs_image_factors,
+    )
     gen = torch.Generator().manual_seed(6)
     images, k = 20000, 8
     classes = torch.randint(-1, n, (images, k), generator=gen)
@@ -397,10 +400,11 @@ class IterationTimer:
 def measure(method: str, device: torch.device, size: dict, amp: bool,
             data: str, workers: int) -> dict:
     """One timed training run (in this process): its iteration times."""
-    import cissod  # noqa: F401  (registers the components)
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
+
+    import cissod  # noqa: F401  (registers the components)
     init_default_scope('mmdet')
     with tempfile.TemporaryDirectory() as work_dir:
         cfg = iteration_cfg(method, data, work_dir, size, amp, workers)

@@ -6,7 +6,7 @@
 #   CISSOD_STACK=classic bash tools/install.sh   # the same
 #
 # Stacks (the pins and their reasons: requirements/<stack>.txt, docs/install.md):
-#   current  torch 2.14.1 / torchvision 0.29.1, NumPy 2, onedl-mmengine 0.10.12,
+#   current  torch 2.12.1 / torchvision 0.27.1, NumPy 2, onedl-mmengine 0.10.12,
 #            onedl-mmcv 2.3.6 (ops built from the sdist), onedl-mmdetection 3.5.1
 #   classic  torch 2.5.1 / torchvision 0.20.1, NumPy < 2, mmengine 0.10.7,
 #            mmcv 2.1.0 (ops built from the sdist), mmdet 3.3.0

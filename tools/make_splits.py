@@ -3,7 +3,7 @@
 
 Examples::
 
-    # COCO split1 / split2 (minority = VOC classes / the 40 classes of the benchmark)
+    # COCO split1 / split2 (minority = VOC classes / the benchmark's 40)
     python tools/make_splits.py coco-split1 \\
         --ann data/coco/annotations/instances_train2017.json \\
         --out-dir data/coco/annotations/ci-ssod --seed 1

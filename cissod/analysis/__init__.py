@@ -14,9 +14,16 @@ Pure helpers, nothing is registered:
 """
 from .matching import box_iou, greedy_match, precision_recall
 from .scalars import find_scalar_files, load_scalars, scalar_series
-from .workdir import (build_model, class_groups, find_checkpoint, find_config,
-                      default_out_dir, get_detector, load_config,
-                      restore_iter)
+from .workdir import (
+                      build_model,
+                      class_groups,
+                      default_out_dir,
+                      find_checkpoint,
+                      find_config,
+                      get_detector,
+                      load_config,
+                      restore_iter,
+)
 
 __all__ = [
     'box_iou', 'greedy_match', 'precision_recall', 'find_scalar_files',

@@ -51,6 +51,7 @@ def load_config(work_dir: Optional[str] = None, config: Optional[str] = None):
     imports cissod and sets mmdet's default scope."""
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
     import cissod  # noqa: F401  (registers the components)
     cfg = Config.fromfile(config or find_config(work_dir))
     init_default_scope(cfg.get('default_scope', 'mmdet'))

@@ -7,9 +7,13 @@ inherit a model + schedule config and call these builders with one plain
 ``custom_data`` dict; the imported functions themselves do not end up in
 the config.
 """
-from .custom_data import (custom_eval_loader, custom_group_metric,
-                          custom_labeled_loader, custom_pipelines,
-                          custom_semi_loader)
+from .custom_data import (
+                          custom_eval_loader,
+                          custom_group_metric,
+                          custom_labeled_loader,
+                          custom_pipelines,
+                          custom_semi_loader,
+)
 
 __all__ = [
     'custom_pipelines', 'custom_semi_loader', 'custom_labeled_loader',

@@ -8,7 +8,8 @@ from mmengine.runner import CheckpointLoader
 __all__ = ['allow_numpy1_checkpoints', 'load_checkpoint_file']
 
 
-def load_checkpoint_file(path: str, map_location: str = 'cpu') -> Dict[str, Any]:
+def load_checkpoint_file(path: str,
+                         map_location: str = 'cpu') -> Dict[str, Any]:
     """The whole checkpoint dict of ``path`` (``state_dict``, ``meta``,
     ``message_hub``, ``cissod_crs``, ...), loaded by mmengine's
     ``CheckpointLoader`` as ``runner.resume`` loads it.

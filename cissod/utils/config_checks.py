@@ -20,8 +20,12 @@ from typing import Dict, Iterator, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from cissod_core.datasets import (CocoFileSummary, check_coco_file,
-                                  check_image_files, load_coco_json)
+from cissod_core.datasets import (
+    CocoFileSummary,
+    check_coco_file,
+    check_image_files,
+    load_coco_json,
+)
 from cissod_core.datasets.coco_checks import check_disjoint_images
 
 #: Annotation files above this size are not parsed for the class check

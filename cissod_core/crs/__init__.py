@@ -14,9 +14,15 @@
   one batch's kept pseudo labels from the detector to CrS and logging.
 """
 from .batch_draws import REPEAT_MODES, batch_seed, draw_weights, num_per_source
-from .class_rebalancing import (MARGIN_MODES, compute_crs_factors,
-                                crs_class_factors, crs_class_frequencies,
-                                crs_image_factors, crs_lambda, crs_margins)
+from .class_rebalancing import (
+                                MARGIN_MODES,
+                                compute_crs_factors,
+                                crs_class_factors,
+                                crs_class_frequencies,
+                                crs_image_factors,
+                                crs_lambda,
+                                crs_margins,
+)
 from .pseudo_label_pool import PseudoLabelPool, boxes_to_rows
 from .pseudo_labels import PseudoLabelBatch
 from .rebalancer import ClassRebalancer

@@ -38,8 +38,8 @@ from torch import Tensor
 from .pseudo_label_pool import PseudoLabelPool
 
 __all__ = [
-    'MARGIN_MODES', 'crs_margins', 'crs_lambda', 'crs_class_frequencies', 'crs_class_factors',
-    'crs_image_factors', 'compute_crs_factors'
+    'MARGIN_MODES', 'crs_margins', 'crs_lambda', 'crs_class_frequencies',
+    'crs_class_factors', 'crs_image_factors', 'compute_crs_factors'
 ]
 
 # elements per block of :func:`crs_image_factors`: just below torch's

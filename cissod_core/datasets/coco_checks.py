@@ -32,8 +32,17 @@ import os
 import os.path as osp
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional,
-                    Sequence, Tuple)
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+)
 
 __all__ = [
     'DataCheckError', 'CocoFileSummary', 'load_coco_json', 'check_coco_file',

@@ -15,8 +15,15 @@ separate evaluation restricted to that group (per-category precision does
 not depend on the other categories), so every group comes from one pass.
 """
 from collections import defaultdict
-from typing import (Dict, Iterable, List, Mapping, NamedTuple, Optional,
-                    Sequence)
+from typing import (
+    Dict,
+    Iterable,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+)
 
 import numpy as np
 

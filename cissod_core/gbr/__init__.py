@@ -16,21 +16,37 @@
   module buffers.
 """
 from .accumulator import RunningAverage, average_momentum
-from .branch import (RECORDED_BRANCHES, BranchState, current_branch,
-                     gbr_branch)
-from .class_weights import (batch_weight_mean, clamp_class_weights,
-                            roi_class_weights)
+from .branch import RECORDED_BRANCHES, BranchState, current_branch, gbr_branch
+from .class_weights import (
+                     batch_weight_mean,
+                     clamp_class_weights,
+                     roi_class_weights,
+)
 from .gradient_balancer import CLASSIFIERS, GradientBalancer
-from .gradient_matrix import (accumulate_negative_gradients,
-                              batch_gradient_matrix)
+from .gradient_matrix import (
+                     accumulate_negative_gradients,
+                     batch_gradient_matrix,
+)
 from .logit_gradients import gradient_scale, logit_gradients
-from .sigmoid_gradient_matrix import (accumulate_sigmoid_gradients,
-                                      sigmoid_gradient_matrix)
-from .sigmoid_logit_gradients import (focal_alpha_factors, sigmoid_focal_phi,
-                                      sigmoid_logit_gradients)
-from .solvers import (BaseSolver, DirectSolver, JacobiSolver, PowerSolver,
-                      active_classes, balance_residual, negative_inflow,
-                      positive_gradients)
+from .sigmoid_gradient_matrix import (
+                     accumulate_sigmoid_gradients,
+                     sigmoid_gradient_matrix,
+)
+from .sigmoid_logit_gradients import (
+                     focal_alpha_factors,
+                     sigmoid_focal_phi,
+                     sigmoid_logit_gradients,
+)
+from .solvers import (
+                     BaseSolver,
+                     DirectSolver,
+                     JacobiSolver,
+                     PowerSolver,
+                     active_classes,
+                     balance_residual,
+                     negative_inflow,
+                     positive_gradients,
+)
 
 __all__ = [
     'RunningAverage', 'average_momentum', 'RECORDED_BRANCHES',

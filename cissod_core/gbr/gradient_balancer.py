@@ -87,7 +87,8 @@ class GradientBalancer(nn.Module):
         solver (callable, optional): builds the solver from keyword
             arguments ``num_classes``, ``weight_bounds``, ``bg_max``,
             ``active_tol`` and ``normalization`` (``'foreground'`` for a
-            sigmoid classifier) (a :class:`~.solvers.BaseSolver` subclass such as
+            sigmoid classifier) (a :class:`~.solvers.BaseSolver` subclass
+            such as
             :class:`~.solvers.JacobiSolver`, or a ``functools.partial`` of
             one); :class:`~.solvers.PowerSolver` when None. Configs name the
             solver instead (``GradientBalancedLoss(solver=dict(type=...))``,

@@ -5,7 +5,8 @@ background logit; samples of class ``k in [0, n]`` (n = background).
 For sample r with label ``y_r``, weights ``lambda_r`` and the per-logit
 gradients of :mod:`.sigmoid_logit_gradients`:
 
-    N[k, i] = sum_{r: y_r = k} lambda_{r,i} (1 - alpha) phi(z_{r,i})   (i < n, i != k)
+    N[k, i] = sum_{r: y_r = k} lambda_{r,i} (1 - alpha) phi(z_{r,i})
+              (i < n, i != k)
     P[i]    = sum_{r: y_r = i} lambda_{r,i} alpha phi(-z_{r,i})        (i < n)
 
 ``N`` is ``(n + 1) x n``: every sample class, background included, pushes

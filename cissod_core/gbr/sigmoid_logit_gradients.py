@@ -7,8 +7,8 @@ its own class ``y`` (a background sample has ``t = 0`` everywhere). With
 ``p = sigmoid(z)`` the per-logit loss of mmdet's ``FocalLoss``
 (``use_sigmoid=True``) is
 
-    t = 1:  alpha       (1 - p)^gamma (-log p)       = alpha       (1-p)^gamma softplus(-z)
-    t = 0:  (1 - alpha)  p^gamma      (-log(1 - p))  = (1 - alpha)  p^gamma    softplus(z)
+    t = 1:  alpha (1 - p)^gamma (-log p)      = alpha (1-p)^gamma softplus(-z)
+    t = 0:  (1 - alpha) p^gamma (-log(1 - p)) = (1 - alpha) p^gamma softplus(z)
 
 (``gamma = 0`` with both factors 1 is binary cross-entropy). Since
 ``dp/dz = p (1 - p)``, the derivative of the ``t = 0`` term is

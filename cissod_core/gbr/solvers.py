@@ -72,8 +72,9 @@ the normalisation, so the clamped weights need not sum to C exactly).
 
 Solvers are plain classes here; the mmdet glue registers them in an mmengine
 registry (``cissod.registry.GBR_SOLVERS``: ``'power'``, ``'direct'``,
-``'jacobi'``) so that configs select them by name. They are ``nn.Module``s whose whole state (warm start, ``a``, targets, last
-weights) lives in buffers / parameters, so a ``state_dict`` round trip
+``'jacobi'``) so that configs select them by name. They are
+``nn.Module``s whose whole state (warm start, ``a``, targets, last weights)
+lives in buffers / parameters, so a ``state_dict`` round trip
 restores them exactly.
 """
 import math
@@ -88,8 +89,9 @@ from .class_weights import clamp_class_weights
 NORMALIZATIONS = ('all', 'foreground')
 
 __all__ = [
-    'NORMALIZATIONS', 'BaseSolver', 'PowerSolver', 'DirectSolver', 'JacobiSolver', 'positive_gradients',
-    'negative_inflow', 'active_classes', 'balance_residual'
+    'NORMALIZATIONS', 'BaseSolver', 'PowerSolver', 'DirectSolver',
+    'JacobiSolver', 'positive_gradients', 'negative_inflow',
+    'active_classes', 'balance_residual'
 ]
 
 # --------------------------------------------------------------------------

@@ -5,8 +5,12 @@
   thresholds (:func:`gbt_thresholds`) and :class:`ClassThresholds`, the
   stateful module the mmdet glue uses.
 """
-from .class_thresholds import (ClassScoreMeans, ClassThresholds,
-                               class_score_sums, gbt_thresholds)
+from .class_thresholds import (
+                               ClassScoreMeans,
+                               ClassThresholds,
+                               class_score_sums,
+                               gbt_thresholds,
+)
 
 __all__ = [
     'ClassScoreMeans', 'ClassThresholds', 'class_score_sums', 'gbt_thresholds'

@@ -12,10 +12,10 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO, demo_cfg
 from mmengine.runner import Runner
 
 from cissod_core.demo import DEMO_CLASSES
-from conftest import REPO, demo_cfg
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
 
@@ -189,9 +189,9 @@ def test_pseudo_label_quality_recomputed(run_dir, demo_data_root, tmp_path):
         for label, _ in gts:
             n_gt[label] += 1
         for c in range(n):
-            dets = [(s, b) for b, s, l in zip(img['boxes'], img['scores'],
+            dets = [(s, b) for b, s, lab in zip(img['boxes'], img['scores'],
                                                img['labels'])
-                    if l == c and s > thr[c]]
+                    if lab == c and s > thr[c]]
             dets.sort(key=lambda d: -d[0])
             free = [b for label, b in gts if label == c]
             for _, box in dets:
@@ -200,8 +200,8 @@ def test_pseudo_label_quality_recomputed(run_dir, demo_data_root, tmp_path):
                 if ious and max(ious) >= 0.5:
                     n_tp[c] += 1
                     free.pop(ious.index(max(ious)))
-            for s, l in zip(img['scores'], img['labels']):
-                if l == c and s > meta['candidate_thr']:
+            for s, lab in zip(img['scores'], img['labels']):
+                if lab == c and s > meta['candidate_thr']:
                     n_cand[c] += 1
                     s_cand[c] += s
     assert sum(n_pseudo) > 0

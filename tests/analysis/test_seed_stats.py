@@ -6,7 +6,7 @@ computed by hand.
 """
 import math
 import statistics
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
 

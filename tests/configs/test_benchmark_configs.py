@@ -24,14 +24,13 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List
 
 import pytest
+from conftest import REPO
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.registry import init_default_scope
-
-from conftest import REPO
 
 CONFIG_DIR = osp.join(REPO, 'configs')
 BENCH_CONFIGS = sorted(
@@ -271,11 +270,11 @@ def test_baseline_configs_match_their_sub_task(subtask):
 
 @pytest.mark.parametrize('subtask', SUBTASKS)
 def test_data_settings_of_sub_task(subtask):
-    """Split files, dataset types, classes and class groups (docs/benchmark.md)."""
-    from mmdet.datasets import (CocoDataset, LVISV1Dataset,
-                                Objects365V2Dataset)
-    from cissod.utils.config_checks import (_dataset_classes,
-                                            _find_num_classes)
+    """Split files, dataset types, classes and class groups
+    (docs/benchmark.md)."""
+    from mmdet.datasets import CocoDataset, LVISV1Dataset, Objects365V2Dataset
+
+    from cissod.utils.config_checks import _dataset_classes, _find_num_classes
     for kind in ('sup', 'soft-teacher', 'cissod'):
         cfg = load(ci_ssod_config(kind, subtask))
         datasets = list(cfg.train_dataloader.dataset.datasets)
@@ -575,8 +574,9 @@ def on_fixture(path: str, data: Dict[str, Any], work_dir: str,
 def test_config_builds_datasets_sampler_hooks_on_fixture(
         path, bench_data, tmp_path):
     """Datasets (the config's own types), sampler, evaluator and hooks."""
-    import cissod  # noqa: F401
     from mmdet.registry import DATA_SAMPLERS, DATASETS, HOOKS, LOOPS, METRICS
+
+    import cissod  # noqa: F401
     from cissod.utils import check_config
     init_default_scope('mmdet')
     cfg = on_fixture(path, bench_data, str(tmp_path))
@@ -654,6 +654,7 @@ def test_config_trains_two_iterations_on_fixture(path, bench_data, tmp_path,
     """2 CPU iterations with the config's model, pipelines, sampler, loop
     and hooks; GbR solves, GbT thresholds and the CrS pool are exercised."""
     from mmengine.runner import Runner
+
     from cissod.models.losses import find_balancers
     cfg = on_fixture(path, bench_data, str(tmp_path))
     cfg.train_cfg.val_begin = 10**6  # validated below instead

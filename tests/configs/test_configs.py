@@ -3,10 +3,9 @@ import glob
 import os.path as osp
 
 import pytest
+from conftest import REPO
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
-
-from conftest import REPO
 
 CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
@@ -20,8 +19,9 @@ def test_configs_found():
 @pytest.mark.parametrize('path', CONFIGS,
                          ids=[osp.relpath(p, REPO) for p in CONFIGS])
 def test_config_builds_model(path):
-    import cissod  # noqa: F401
     from mmdet.registry import MODELS
+
+    import cissod  # noqa: F401
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmdet'
     assert 'cissod' in cfg.custom_imports['imports']

@@ -15,9 +15,8 @@ import inspect
 import os.path as osp
 
 import pytest
-from mmengine.config import Config
-
 from conftest import REPO
+from mmengine.config import Config
 
 CI_SSOD = osp.join(REPO, 'configs', 'ci-ssod')
 
@@ -145,8 +144,9 @@ def test_model_base_carries_the_gbt_reference_options():
 def test_gbt_options_reach_the_model_defaults():
     """Without the config keys, the code defaults are the reference's as
     well (ClassThresholds, init_class_imbalance)."""
-    from cissod.models.detectors.class_imbalance_mixin import \
-        ClassImbalanceMixin
+    from cissod.models.detectors.class_imbalance_mixin import (
+        ClassImbalanceMixin,
+    )
     from cissod_core.gbt import ClassThresholds, gbt_thresholds
     for fn in (gbt_thresholds, ClassThresholds):
         params = inspect.signature(fn).parameters

@@ -15,9 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cissod_core.datasets import (DataCheckError, check_coco_file,
-                                  check_image_files, check_split,
-                                  class_frequency_table, load_coco_json)
+from cissod_core.datasets import (
+    DataCheckError,
+    check_coco_file,
+    check_image_files,
+    check_split,
+    class_frequency_table,
+    load_coco_json,
+)
 
 WIDTH, HEIGHT = 32, 24
 CATEGORIES = [dict(id=1, name='cat'), dict(id=2, name='dog'),

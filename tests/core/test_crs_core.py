@@ -15,10 +15,15 @@ import pytest
 import torch
 from torch import Tensor
 
-from cissod_core.crs import (PseudoLabelPool, boxes_to_rows,
-                                      compute_crs_factors, crs_class_factors,
-                                      crs_class_frequencies,
-                                      crs_image_factors, crs_lambda)
+from cissod_core.crs import (
+    PseudoLabelPool,
+    boxes_to_rows,
+    compute_crs_factors,
+    crs_class_factors,
+    crs_class_frequencies,
+    crs_image_factors,
+    crs_lambda,
+)
 
 D = torch.float64
 
@@ -381,8 +386,7 @@ def test_pool_merge_across_two_processes(tmp_path):
 
 
 def test_crs_margins_hand_values():
-    from cissod_core.crs.class_rebalancing import (MARGIN_MODES,
-                                                            crs_margins)
+    from cissod_core.crs.class_rebalancing import MARGIN_MODES, crs_margins
     assert MARGIN_MODES == ('score_minus_threshold', 'normalized')
     # values exact in binary floating point
     scores = torch.tensor([0.875, 0.75, 0.625, 0.5, 0.9375])

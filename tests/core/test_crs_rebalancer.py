@@ -2,9 +2,14 @@
 import pytest
 import torch
 
-from cissod_core.crs import (ClassRebalancer, PseudoLabelBatch,
-                             PseudoLabelPool, boxes_to_rows,
-                             compute_crs_factors, crs_lambda)
+from cissod_core.crs import (
+    ClassRebalancer,
+    PseudoLabelBatch,
+    PseudoLabelPool,
+    boxes_to_rows,
+    compute_crs_factors,
+    crs_lambda,
+)
 
 
 def _batch(img_ids, box_image, labels, margins, n=4):

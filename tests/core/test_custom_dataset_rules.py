@@ -11,11 +11,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cissod_core.datasets import (DataCheckError, ReferenceSchedule,
-                                  check_coco_file, check_image_files,
-                                  image_folder_to_coco, rfs_threshold_for,
-                                  scale_schedule, schedule_factor,
-                                  split_majority_minority)
+from cissod_core.datasets import (
+    DataCheckError,
+    ReferenceSchedule,
+    check_coco_file,
+    check_image_files,
+    image_folder_to_coco,
+    rfs_threshold_for,
+    scale_schedule,
+    schedule_factor,
+    split_majority_minority,
+)
 
 #: Labeled box counts of the CPU demo dataset.
 DEMO_BOX_COUNTS = {

@@ -3,9 +3,14 @@ summarize rules, LVIS' per-image limit and the synthetic data."""
 import numpy as np
 import pytest
 
-from cissod_core.evaluation import (limit_dets_per_image, make_detection_set,
-                                    mean_valid, summarize_precision,
-                                    summarize_recall, summary_items)
+from cissod_core.evaluation import (
+    limit_dets_per_image,
+    make_detection_set,
+    mean_valid,
+    summarize_precision,
+    summarize_recall,
+    summary_items,
+)
 
 THRS = np.linspace(.5, .95, 10)
 AREAS = ['all', 'small', 'medium', 'large']

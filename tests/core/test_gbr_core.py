@@ -12,12 +12,21 @@ import pytest
 import torch
 from torch import Tensor
 
-from cissod_core.gbr import (BaseSolver, DirectSolver, GradientBalancer,
-                             JacobiSolver, PowerSolver, RunningAverage,
-                             accumulate_negative_gradients, balance_residual,
-                             batch_gradient_matrix, clamp_class_weights,
-                             gradient_scale, logit_gradients,
-                             roi_class_weights)
+from cissod_core.gbr import (
+    BaseSolver,
+    DirectSolver,
+    GradientBalancer,
+    JacobiSolver,
+    PowerSolver,
+    RunningAverage,
+    accumulate_negative_gradients,
+    balance_residual,
+    batch_gradient_matrix,
+    clamp_class_weights,
+    gradient_scale,
+    logit_gradients,
+    roi_class_weights,
+)
 
 #: the solvers by the names configs use (the glue's GBR_SOLVERS registry)
 SOLVERS = dict(power=PowerSolver, direct=DirectSolver, jacobi=JacobiSolver)

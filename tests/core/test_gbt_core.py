@@ -13,8 +13,12 @@ import pytest
 import torch
 from torch import Tensor
 
-from cissod_core.gbt import (ClassScoreMeans, ClassThresholds,
-                                      class_score_sums, gbt_thresholds)
+from cissod_core.gbt import (
+    ClassScoreMeans,
+    ClassThresholds,
+    class_score_sums,
+    gbt_thresholds,
+)
 
 D = torch.float64
 TAU, TAU_MIN = 0.9, 0.5

@@ -12,10 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cissod_core.gbr import (DirectSolver, GradientBalancer, JacobiSolver,
-                             PowerSolver, accumulate_sigmoid_gradients,
-                             balance_residual, sigmoid_focal_phi,
-                             sigmoid_gradient_matrix, sigmoid_logit_gradients)
+from cissod_core.gbr import (
+    DirectSolver,
+    GradientBalancer,
+    JacobiSolver,
+    PowerSolver,
+    accumulate_sigmoid_gradients,
+    balance_residual,
+    sigmoid_focal_phi,
+    sigmoid_gradient_matrix,
+    sigmoid_logit_gradients,
+)
 
 D = torch.float64
 

@@ -14,15 +14,20 @@ import sys
 import numpy as np
 import pytest
 
-from cissod_core.splits import (COCO_CLASSES, COCO_SPLIT1_MINORITY,
-                                    COCO_SPLIT2_MINORITY,
-                                    DEFAULT_COCO_TO_O365_FILE,
-                                    build_coco2o365_split, build_coco_split,
-                                    build_coco_to_o365_mapping,
-                                    build_lvis_split,
-                                    derive_coco_to_o365_names,
-                                    format_split_stats,
-                                    load_coco_to_o365_names, validate_split)
+from cissod_core.splits import (
+    COCO_CLASSES,
+    COCO_SPLIT1_MINORITY,
+    COCO_SPLIT2_MINORITY,
+    DEFAULT_COCO_TO_O365_FILE,
+    build_coco2o365_split,
+    build_coco_split,
+    build_coco_to_o365_mapping,
+    build_lvis_split,
+    derive_coco_to_o365_names,
+    format_split_stats,
+    load_coco_to_o365_names,
+    validate_split,
+)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PYTHON = osp.join(REPO, '.venv', 'bin', 'python')

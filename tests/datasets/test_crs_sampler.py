@@ -12,8 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 
 from cissod.datasets.samplers import ClassRebalancingMultiSourceSampler
-from cissod_core.crs import rfs_image_factors
 from cissod.datasets.samplers import class_rebalancing_sampler as sampler_mod
+from cissod_core.crs import rfs_image_factors
 
 # ---------------------------------------------------------------------------
 # fake datasets

@@ -6,10 +6,10 @@ torchrun (``custom_imports``); writes ``<work_dir>/rank<r>_state.pt``.
 import os.path as osp
 
 import torch
+from mmdet.registry import HOOKS
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
-from mmdet.registry import HOOKS
 
 from cissod.engine.hooks import ClassRebalancingHook
 from cissod.models.losses import find_balancers

@@ -9,14 +9,13 @@ import copy
 import os.path as osp
 
 import torch
+from conftest import REPO, demo_cfg
 from mmengine.logging import HistoryBuffer
 from mmengine.registry import init_default_scope
 from mmengine.runner import checkpoint as mmengine_checkpoint
 
 from cissod.utils import load_checkpoint_file
 from cissod_core.crs import ClassRebalancer
-
-from conftest import REPO, demo_cfg
 
 FIXTURE = osp.join(REPO, 'tests', 'fixtures', 'classic_cissod_demo_iter4.pth')
 
@@ -35,8 +34,9 @@ def test_classic_checkpoint_loads_weights_only_and_restores_method_state(
                            for b in scalars.values())
 
     # GbR / GbT buffers into a model built here
-    import cissod  # noqa: F401
     from mmdet.registry import MODELS
+
+    import cissod  # noqa: F401
     init_default_scope('mmdet')
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
                    str(tmp_path))

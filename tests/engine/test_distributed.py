@@ -13,7 +13,6 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import REPO, demo_cfg
 
 LOW_THRESHOLDS = {

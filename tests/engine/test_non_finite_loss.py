@@ -10,13 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import REPO, demo_cfg
 from mmengine.logging import MessageHub
 
-from cissod.engine.hooks import (NonFiniteLossError, NonFiniteLossHook,
-                                 non_finite_terms)
+from cissod.engine.hooks import (
+    NonFiniteLossError,
+    NonFiniteLossHook,
+    non_finite_terms,
+)
 from cissod.utils import load_checkpoint_file
-
-from conftest import REPO, demo_cfg
 
 
 def _runner(iteration=6, grad_norm=None, last_ckpt=None):
@@ -107,7 +109,8 @@ def test_diverging_run_stops_through_tools_train(demo_data_root, tmp_path):
     digest = _digest(kept)
 
     bad = _train(cfg_file, 'optim_wrapper.optimizer.lr=1e6',
-                 'train_cfg.max_iters=30', 'default_hooks.checkpoint.interval=10',
+                 'train_cfg.max_iters=30',
+                 'default_hooks.checkpoint.interval=10',
                  'param_scheduler=[]')
     assert bad.returncode != 0
     out = bad.stdout + bad.stderr

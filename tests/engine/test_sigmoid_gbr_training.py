@@ -8,12 +8,12 @@ import os.path as osp
 
 import pytest
 import torch
+from conftest import REPO, demo_cfg
 from mmengine.config import Config
+from test_training import LossRecorder, _demo_data_overrides, _train, _unwrap
 
 from cissod.models.losses import GradientBalancedFocalLoss, find_balancers
 from cissod.utils import check_config
-from conftest import REPO, demo_cfg
-from test_training import LossRecorder, _demo_data_overrides, _train, _unwrap
 
 CONFIGS = [
     'configs/gbr/retinanet_r50_fpn_gbr_1x_coco.py',

@@ -7,15 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import demo_cfg
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from cissod.engine.hooks import ClassRebalancingHook, GradientBalanceHook
 from cissod.models.detectors import published_pseudo_labels
 from cissod_core.crs import compute_crs_factors
-from cissod.engine.hooks import ClassRebalancingHook, GradientBalanceHook
-
-from conftest import demo_cfg
 
 LOW_THRESHOLDS = {
     'model.semi_train_cfg.pseudo_label_initial_score_thr': 0.05,

@@ -14,15 +14,14 @@ from typing import List
 
 import pytest
 import torch
+from conftest import REPO, demo_cfg, set_data_root
 from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from cissod_core.gbr import GradientBalancer, current_branch
 from cissod.models.losses import GradientBalancedLoss, find_balancers
 from cissod.utils import check_config, load_checkpoint_file
-
-from conftest import REPO, demo_cfg, set_data_root
+from cissod_core.gbr import GradientBalancer, current_branch
 
 
 class LossRecorder(Hook):

@@ -16,8 +16,10 @@ from pycocotools import mask as mask_util
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from cissod.evaluation.metrics.group_coco_metric import (GroupCocoMetric,
-                                                         summarize_ap)
+from cissod.evaluation.metrics.group_coco_metric import (
+    GroupCocoMetric,
+    summarize_ap,
+)
 
 CLASSES = ('red_circle', 'blue_square', 'green_triangle', 'yellow_star',
            'purple_hexagon', 'orange_diamond')

@@ -13,6 +13,7 @@ from pprint import pformat
 import numpy as np
 import pytest
 import torch
+from conftest import REPO, demo_cfg
 from mmdet.models.utils import filter_gt_instances
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
@@ -22,8 +23,6 @@ from mmengine.runner import Runner
 from mmengine.structures import InstanceData
 
 from cissod.models.detectors import published_pseudo_labels
-
-from conftest import REPO, demo_cfg
 
 DEMO = 'configs/demo/'
 TWO_STAGE, ONE_STAGE = 'faster-rcnn', 'retinanet'
@@ -69,6 +68,7 @@ def _set_iter(it: int) -> None:
 
 def _build(model_cfg):
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     return MODELS.build(copy.deepcopy(model_cfg))

@@ -8,6 +8,7 @@ from typing import Any, List
 import numpy as np
 import pytest
 import torch
+from conftest import demo_cfg
 from mmdet.structures import DetDataSample
 from mmengine.config import Config
 from mmengine.hooks import Hook
@@ -19,8 +20,6 @@ from mmengine.structures import InstanceData
 from cissod.engine.hooks import ClassRebalancingHook
 from cissod.models.detectors import published_pseudo_labels
 from cissod.utils import load_checkpoint_file
-
-from conftest import demo_cfg
 
 #: thresholds low enough that an untrained teacher yields pseudo labels
 LOW_THRESHOLDS = {
@@ -49,6 +48,7 @@ def _one_batch(cfg: Config) -> dict:
 def test_all_modules_off_equals_soft_teacher(demo_data_root, tmp_path):
     """cissod_demo_off.py computes exactly SoftTeacher's losses."""
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     base = demo_cfg('configs/demo/soft_teacher_demo.py', demo_data_root,
@@ -95,6 +95,7 @@ def _sample(labels, scores) -> DetDataSample:
 def test_class_thresholds_filter_pseudo_labels(demo_data_root, tmp_path,
                                                monkeypatch):
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
@@ -129,6 +130,7 @@ def test_warmup_thresholds_equal_soft_teacher_filter(demo_data_root,
     ``score > cls_pseudo_thr`` keeps (tau in float32, same comparison)."""
     from mmdet.models.utils import filter_gt_instances
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
@@ -297,6 +299,7 @@ def test_crs_hook_requires_the_sampler(demo_data_root, tmp_path):
 def _build_cissod(cfg: Config, **cissod_cfg):
     """CISSODSoftTeacher of ``cfg`` with ``cissod_cfg`` keys replaced."""
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     model_cfg = copy.deepcopy(cfg.model)
@@ -362,6 +365,7 @@ def test_building_does_not_change_the_config(demo_data_root, tmp_path):
     model: the lowered candidate threshold must not leak into the config
     (it would become GbT's tau_min at the next build)."""
     from mmdet.registry import MODELS
+
     import cissod  # noqa: F401
     init_default_scope('mmdet')
     cfg = demo_cfg('configs/demo/cissod_demo_improved.py', demo_data_root,
@@ -416,7 +420,6 @@ def test_gbt_score_statistics_source(demo_data_root, tmp_path, score_source):
     warm-up): the running class scores count every teacher RoI-head
     detection with score > 0.05 ('detections', the reference) or only
     those above ``pseudo_label_initial_score_thr`` ('candidates')."""
-    from mmengine.logging import MessageHub
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
                    str(tmp_path))
     _seed()

@@ -4,8 +4,11 @@ import torch
 from mmdet.models.losses import FocalLoss
 
 from cissod.models.losses import GradientBalancedFocalLoss, loss_normalizer
-from cissod_core.gbr import (gbr_branch, sigmoid_gradient_matrix,
-                             sigmoid_logit_gradients)
+from cissod_core.gbr import (
+    gbr_branch,
+    sigmoid_gradient_matrix,
+    sigmoid_logit_gradients,
+)
 
 N = 4
 

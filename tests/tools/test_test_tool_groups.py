@@ -5,9 +5,8 @@ import argparse
 import importlib.util
 import os.path as osp
 
-from mmengine.config import Config
-
 from conftest import REPO
+from mmengine.config import Config
 
 
 def _test_tool():

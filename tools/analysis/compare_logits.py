@@ -15,7 +15,8 @@ Writes to ``--out-dir`` (default ``<first work dir>/analysis``):
 ``--dump-rois``, ``rois_<name>.json`` (every matched RoI: image, box, label,
 logit, probability).
 
-    python tools/analysis/compare_logits.py work_dirs/compare/seed0/soft_teacher \
+    python tools/analysis/compare_logits.py \
+        work_dirs/compare/seed0/soft_teacher \
         work_dirs/compare/seed0/cissod --names "Soft Teacher" CISSOD
 """
 import argparse
@@ -27,12 +28,24 @@ import torch
 from tqdm import tqdm
 
 from cissod.analysis.matching import box_iou
-from cissod.analysis.plotting import (bar_groups, new_figure, save_figure,
-                                      write_csv, write_json)
-from cissod.analysis.workdir import (build_eval_dataset, build_model,
-                                     class_groups, class_names,
-                                     default_out_dir, find_checkpoint,
-                                     get_detector, iter_batches, load_config)
+from cissod.analysis.plotting import (
+    bar_groups,
+    new_figure,
+    save_figure,
+    write_csv,
+    write_json,
+)
+from cissod.analysis.workdir import (
+    build_eval_dataset,
+    build_model,
+    class_groups,
+    class_names,
+    default_out_dir,
+    find_checkpoint,
+    get_detector,
+    iter_batches,
+    load_config,
+)
 
 FIELDS = ('run', 'class', 'group', 'num_gt', 'num_rois', 'mean_logit',
           'mean_prob')

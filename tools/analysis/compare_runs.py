@@ -6,9 +6,11 @@ Reads, for every work dir, the metrics JSON that ``tools/test.py`` wrote
 ``pseudo_label_counts`` buffer of the checkpoint in ``last_checkpoint``
 (CISSODSoftTeacher keeps it; other detectors show "-") and GbT's score
 statistics per class: the number of teacher detections it averaged and
-their running mean score ``m_c``. Prints markdown tables and writes them to ``--out``.
+their running mean score ``m_c``. Prints markdown tables and writes them
+to ``--out``.
 
-    python tools/analysis/compare_runs.py work_dirs/compare/seed0/soft_teacher \
+    python tools/analysis/compare_runs.py \
+        work_dirs/compare/seed0/soft_teacher \
         work_dirs/compare/seed0/cissod --names "Soft Teacher" CISSOD \
         --out work_dirs/compare.md
 """
@@ -17,7 +19,6 @@ import glob
 import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
-
 
 from cissod.analysis.seed_stats import GROUPS  # metric keys, one definition
 from cissod.analysis.workdir import find_checkpoint

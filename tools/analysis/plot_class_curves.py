@@ -24,8 +24,12 @@ import os.path as osp
 import sys
 from typing import Dict, List, Optional, Tuple
 
-from cissod.analysis.plotting import (new_figure, save_figure, write_csv,
-                                      write_json)
+from cissod.analysis.plotting import (
+    new_figure,
+    save_figure,
+    write_csv,
+    write_json,
+)
 from cissod.analysis.scalars import load_scalars, scalar_series
 from cissod.analysis.workdir import default_out_dir
 

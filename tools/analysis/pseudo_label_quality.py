@@ -24,7 +24,8 @@ Writes to ``--out-dir`` (default ``<work_dir>/analysis``):
 ``pseudo_labels.json`` (every detection above the lowest threshold used,
 per image, to check or redo the numbers).
 
-    python tools/analysis/pseudo_label_quality.py work_dirs/compare/seed0/cissod \
+    python tools/analysis/pseudo_label_quality.py \
+        work_dirs/compare/seed0/cissod \
         --max-images 200
 """
 import argparse
@@ -37,13 +38,26 @@ import torch
 from tqdm import tqdm
 
 from cissod.analysis.matching import greedy_match
-from cissod.analysis.plotting import (bar_groups, new_figure, save_figure,
-                                      write_csv, write_json)
-from cissod.analysis.workdir import (build_eval_dataset, build_model,
-                                     class_groups, class_names,
-                                     default_out_dir, find_checkpoint,
-                                     get_detector, iter_batches, load_config,
-                                     resolve_data_path, restore_iter)
+from cissod.analysis.plotting import (
+    bar_groups,
+    new_figure,
+    save_figure,
+    write_csv,
+    write_json,
+)
+from cissod.analysis.workdir import (
+    build_eval_dataset,
+    build_model,
+    class_groups,
+    class_names,
+    default_out_dir,
+    find_checkpoint,
+    get_detector,
+    iter_batches,
+    load_config,
+    resolve_data_path,
+    restore_iter,
+)
 
 FIELDS = ('class', 'group', 'threshold', 'num_gt', 'num_pseudo', 'num_tp',
           'precision', 'recall', 'num_candidates', 'mean_score')

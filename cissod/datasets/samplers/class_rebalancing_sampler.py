@@ -68,14 +68,18 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sized, Union
 
 import torch
+from mmdet.registry import DATA_SAMPLERS
 from mmengine.dist import get_dist_info, sync_random_seed
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from mmdet.registry import DATA_SAMPLERS
-
-from cissod_core.crs import (REPEAT_MODES, batch_seed, draw_weights,
-                             num_per_source, rfs_image_factors)
+from cissod_core.crs import (
+    REPEAT_MODES,
+    batch_seed,
+    draw_weights,
+    num_per_source,
+    rfs_image_factors,
+)
 
 __all__ = ['ClassRebalancingMultiSourceSampler']
 

@@ -29,10 +29,11 @@ With ``cissod_cfg.crs.enable=False`` on the detector the hook does nothing
 """
 from typing import Optional
 
-from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
 
 from cissod_core.crs import ClassRebalancer
+
 from ...datasets.samplers import ClassRebalancingMultiSourceSampler
 from ...models.detectors import published_pseudo_labels
 from .runner_access import class_imbalance_detector

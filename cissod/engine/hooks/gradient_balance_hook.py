@@ -35,14 +35,18 @@ save it and ``--resume`` restores it with no hook state of its own.
 from typing import Dict, List, Optional, Sequence
 
 import torch
-from mmengine.dist import all_reduce, get_world_size
-from mmengine.hooks import Hook
 from mmdet.models.detectors import SemiBaseDetector
 from mmdet.registry import HOOKS
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.hooks import Hook
 
 from cissod_core.class_groups import resolve_class_groups
-from cissod_core.gbr import (GradientBalancer, negative_inflow,
-                             positive_gradients)
+from cissod_core.gbr import (
+    GradientBalancer,
+    negative_inflow,
+    positive_gradients,
+)
+
 from ...models.detectors import GbRBranchesMixin
 from ...models.losses import find_balancers
 from .runner_access import unwrap_model

@@ -2,8 +2,8 @@
 when the teacher keeps no pseudo label for a long time."""
 from typing import Optional, Sequence
 
-from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
 
 from ...models.detectors import published_pseudo_labels
 from .runner_access import class_imbalance_detector

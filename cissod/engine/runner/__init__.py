@@ -1,5 +1,7 @@
 """Training loops of cissod."""
-from .fast_resume_loop import (FastResumeIterBasedTrainLoop,
-                               find_fast_forward_sampler)
+from .fast_resume_loop import (
+                               FastResumeIterBasedTrainLoop,
+                               find_fast_forward_sampler,
+)
 
 __all__ = ['FastResumeIterBasedTrainLoop', 'find_fast_forward_sampler']

@@ -25,10 +25,12 @@ indices the sampler would have yielded after k batches of the DataLoader
 import logging
 from typing import Any, Callable, Iterator, Optional
 
-from mmengine.logging import print_log
-from mmengine.runner.loops import (IterBasedTrainLoop,
-                                   _InfiniteDataloaderIterator)
 from mmdet.registry import LOOPS
+from mmengine.logging import print_log
+from mmengine.runner.loops import (
+    IterBasedTrainLoop,
+    _InfiniteDataloaderIterator,
+)
 
 __all__ = ['FastResumeIterBasedTrainLoop', 'find_fast_forward_sampler']
 

@@ -63,19 +63,28 @@ from collections import Counter, OrderedDict
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
+from mmdet.datasets.api_wrappers import COCO, COCOeval
+from mmdet.evaluation.metrics import CocoMetric
+from mmdet.registry import METRICS
 from mmengine.fileio import load
 from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
 from cissod_core.class_groups import resolve_class_groups
 from cissod_core.datasets import check_finite_predictions
-from cissod_core.evaluation import (summarize_precision, summarize_recall,
-                                    summary_items)
-from mmdet.datasets.api_wrappers import COCO, COCOeval
-from mmdet.evaluation.metrics import CocoMetric
-from mmdet.registry import METRICS
-from .eval_backends import (MAX_EVAL_PAIRS, EvalArrays, check_backend,
-                            check_federated_gt, run_evaluation)
+from cissod_core.evaluation import (
+    summarize_precision,
+    summarize_recall,
+    summary_items,
+)
+
+from .eval_backends import (
+    MAX_EVAL_PAIRS,
+    EvalArrays,
+    check_backend,
+    check_federated_gt,
+    run_evaluation,
+)
 
 #: LVIS ``frequency`` code -> (metric key suffix, group name in the log).
 LVIS_FREQUENCIES: Dict[str, Tuple[str, str]] = {

@@ -14,8 +14,12 @@ thresholds are applied and where CrS pseudo labels are recorded.
 """
 from .cissod_mean_teacher import CISSODMeanTeacher
 from .cissod_soft_teacher import CISSODSoftTeacher
-from .class_imbalance_mixin import (PSEUDO_LABELS_KEY, ClassImbalanceMixin,
-                                    PseudoLabelBatch, published_pseudo_labels)
+from .class_imbalance_mixin import (
+                                    PSEUDO_LABELS_KEY,
+                                    ClassImbalanceMixin,
+                                    PseudoLabelBatch,
+                                    published_pseudo_labels,
+)
 from .gbr_branches import GbRBranchesMixin
 from .gbr_soft_teacher import GbRSoftTeacher
 

@@ -3,13 +3,12 @@ hard pseudo labels, the Unbiased Teacher setting) with GbR, GbT and CrS."""
 import copy
 from typing import Optional
 
-from mmengine.logging import print_log
-from torch import Tensor
-
 from mmdet.models.detectors import SemiBaseDetector
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
+from mmengine.logging import print_log
+from torch import Tensor
 
 from .class_imbalance_mixin import ClassImbalanceMixin
 

@@ -3,11 +3,10 @@ import copy
 from typing import Optional, Tuple
 
 import torch
-from mmengine.logging import print_log
-
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, InstanceList, OptConfigType, OptMultiConfig
+from mmengine.logging import print_log
 from torch import Tensor
 
 from .class_imbalance_mixin import ClassImbalanceMixin

@@ -43,13 +43,14 @@ import copy
 from typing import List, Optional, Tuple, Union
 
 import torch
+from mmdet.structures import SampleList
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import MessageHub, print_log
 from torch import Tensor
 
 from cissod_core.crs import MARGIN_MODES, PseudoLabelBatch, crs_margins
 from cissod_core.gbt import ClassThresholds
-from mmdet.structures import SampleList
+
 from ..losses import find_balancers
 from .gbr_branches import GbRBranchesMixin
 
@@ -149,7 +150,8 @@ class ClassImbalanceMixin(GbRBranchesMixin):
             raise ValueError(
                 f'unknown cissod_cfg.gbr keys {sorted(gbr)}; GbR options '
                 'belong to the GradientBalancedLoss of the bbox head')
-        for balancer in find_balancers(self.student, skip_prefixes=()).values():
+        balancers = find_balancers(self.student, skip_prefixes=())
+        for balancer in balancers.values():
             balancer.reweighting = self.use_gbr
         self.use_gbt = bool(gbt.pop('enable', True))
         self.gbt_score_source = gbt.pop('score_source', 'detections')
@@ -342,7 +344,8 @@ class ClassImbalanceMixin(GbRBranchesMixin):
                 num_candidates=counts.round().long()))
 
     def filter_by_class_thresholds(self,
-                                   batch_data_samples: SampleList) -> SampleList:
+                                   batch_data_samples: SampleList
+                                   ) -> SampleList:
         """Copies of the samples keeping pseudo boxes with
         ``score > theta_label`` (GbT thresholds in force)."""
         samples = copy.deepcopy(batch_data_samples)

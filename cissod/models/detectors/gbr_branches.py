@@ -14,10 +14,10 @@ renamed mmdet method would otherwise record unlabeled RoIs as labeled).
 from contextlib import contextmanager
 from typing import Iterator, Optional
 
+from mmdet.structures import SampleList
 from torch import Tensor
 
 from cissod_core.gbr import gbr_branch
-from mmdet.structures import SampleList
 
 __all__ = ['GbRBranchesMixin']
 

@@ -1,12 +1,13 @@
 """``GbRSoftTeacher``: mmdet's Soft Teacher with GbR branches only."""
 from typing import Tuple
 
-from cissod_core.gbr import gbr_branch
 from mmdet.models.detectors import SoftTeacher
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from torch import Tensor
+
+from cissod_core.gbr import gbr_branch
 
 from .gbr_branches import GbRBranchesMixin
 

@@ -14,6 +14,7 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from cissod_core.gbr import current_branch
+
 from .gradient_balanced_loss import build_balancer, with_solver_loss
 
 __all__ = ['GradientBalancedFocalLoss', 'loss_normalizer']

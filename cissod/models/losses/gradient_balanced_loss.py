@@ -4,17 +4,18 @@ Where the class weights are *applied*: this loss multiplies every RoI's
 classification loss by its class weight (``GradientBalancer.roi_weights``)
 and hands the batch's logits to the balancer, which computes the gradient
 matrix G (:mod:`cissod_core.gbr.gradient_matrix`). The weights are
-re-solved once per iteration by :class:`~cissod.engine.hooks.GradientBalanceHook`.
+re-solved once per iteration by
+:class:`~cissod.engine.hooks.GradientBalanceHook`.
 """
 from typing import Dict, Optional, Tuple, Union
 
-import torch
 import torch.nn.functional as F
 from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from cissod_core.gbr import BaseSolver, GradientBalancer, current_branch
+
 from ...registry import GBR_SOLVERS
 
 
@@ -154,7 +155,8 @@ def build_balancer(num_classes: int, solver: Optional[dict],
 
 
 def with_solver_loss(balancer: GradientBalancer, loss: Tensor,
-                     branch: Optional[str]) -> Union[Tensor, Dict[str, Tensor]]:
+                     branch: Optional[str]
+                     ) -> Union[Tensor, Dict[str, Tensor]]:
     """``loss``, or with a learnable solver (``jacobi``) the dict
     ``loss_cls`` + ``loss_gbr_solver``: as in the reference, the labeled and
     the unlabeled branch both emit the solver loss (so the detector weights
