@@ -32,16 +32,13 @@ import argparse
 import math
 import os
 import platform
-import sys
 import time
 from typing import Callable, List, Tuple
 
 import torch
 from torch import Tensor
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from cissod_core.crs import PseudoLabelPool, boxes_to_rows, compute_crs_factors  # noqa: E402
+from cissod_core.crs import PseudoLabelPool, boxes_to_rows, compute_crs_factors
 
 NUM_CLASSES = 365
 NUM_LABELED_COCO = 118_287  # COCO train2017, as in COCO -> Objects365

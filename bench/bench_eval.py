@@ -32,16 +32,13 @@ import argparse
 import copy
 import os
 import platform
-import sys
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from cissod.evaluation.metrics.eval_backends import EvalArrays, run_evaluation  # noqa: E402
-from cissod_core.evaluation import make_detection_set, summarize_precision  # noqa: E402
+from cissod.evaluation.metrics.eval_backends import EvalArrays, run_evaluation
+from cissod_core.evaluation import make_detection_set, summarize_precision
 
 COCO_MAX_DETS = [100, 300, 1000]
 ITEMS = (('AP', None, 'all'), ('AP50', .5, 'all'), ('AP75', .75, 'all'),

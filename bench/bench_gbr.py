@@ -37,16 +37,13 @@ import argparse
 import os
 import platform
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from cissod_core.gbr import (  # noqa: E402
+from cissod_core.gbr import (
     DirectSolver,
     GradientBalancer,
     JacobiSolver,

@@ -21,13 +21,11 @@ import argparse
 import copy
 import os.path as osp
 import statistics
-import sys
 import time
 
 import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.join(REPO, 'tests'))
 
 
 def parse_args():
@@ -50,15 +48,15 @@ def timed(fn, repeats):
 
 def main() -> None:
     args = parse_args()
-    from conftest import demo_cfg
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
     from mmengine.runner import Runner, load_checkpoint
 
     import cissod  # noqa: F401
+    from cissod.utils.short_run import short_run_cfg
     init_default_scope('mmdet')
-    cfg = demo_cfg('configs/demo/cissod_demo.py', args.data_root, '/tmp',
-                   max_iters=1)
+    cfg = short_run_cfg('configs/demo/cissod_demo.py', args.data_root,
+                        '/tmp', max_iters=1)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     if args.checkpoint and osp.isfile(args.checkpoint):

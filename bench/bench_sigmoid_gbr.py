@@ -27,14 +27,10 @@ import argparse
 import logging
 import os
 import platform
-import sys
 from typing import Callable, Dict, Tuple
 
 import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench_gbr import interleaved_ms  # noqa: E402
+from bench_gbr import interleaved_ms
 
 # anchors of RetinaNet (9 per location, strides 8..128) at a square input
 ANCHORS_512 = 9 * sum((512 // s)**2 for s in (8, 16, 32, 64, 128))

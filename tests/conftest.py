@@ -4,6 +4,9 @@ import os.path as osp
 
 import pytest
 
+from cissod.utils.short_run import set_data_root  # noqa: F401
+from cissod.utils.short_run import short_run_cfg as demo_cfg  # noqa: F401
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
@@ -31,45 +34,6 @@ def torch_load_calls(monkeypatch) -> list:
 
     monkeypatch.setattr(torch, 'load', recording_load)
     return calls
-
-
-def demo_cfg(config: str, data_root: str, work_dir: str, max_iters: int = 2,
-             **overrides):
-    """Load a demo config pointed at ``data_root`` for a short CPU run."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(osp.join(REPO, config))
-    root = data_root.rstrip('/') + '/'
-    options = {
-        'work_dir': work_dir,
-        'train_cfg.max_iters': max_iters,
-        'train_cfg.val_interval': 10**6,
-        'default_hooks.logger.interval': 1,
-        'default_hooks.checkpoint.interval': max_iters,
-        'train_dataloader.num_workers': 0,
-        'train_dataloader.persistent_workers': False,
-        'val_dataloader.num_workers': 0,
-        'val_dataloader.persistent_workers': False,
-        'test_dataloader.num_workers': 0,
-        'test_dataloader.persistent_workers': False,
-        'val_evaluator.ann_file': root + 'annotations/val.json',
-        'test_evaluator.ann_file': root + 'annotations/val.json',
-        'log_level': 'WARNING',
-        'load_from': None,
-    }
-    options.update(overrides)
-    cfg.merge_from_dict(options)
-    set_data_root(cfg, root)
-    return cfg
-
-
-def set_data_root(cfg, root: str) -> None:
-    """Point every dataset of every dataloader at ``root``."""
-    from cissod.utils import iter_dataset_cfgs
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if loader:
-            for ds in iter_dataset_cfgs(loader['dataset']):
-                ds['data_root'] = root
 
 
 os.environ.setdefault('OMP_NUM_THREADS', '2')

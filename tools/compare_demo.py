@@ -42,10 +42,12 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
-sys.path.insert(0, osp.join(osp.dirname(osp.abspath(__file__)), 'analysis'))
-import compare_runs  # noqa: E402
-
-from cissod.analysis.seed_stats import RunResult, format_seed_tables  # noqa: E402
+from cissod.analysis import compare_runs
+from cissod.analysis.seed_stats import (
+    RunResult,
+    format_paired_table,
+    format_seed_tables,
+)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SUP = 'supervised'
@@ -89,6 +91,10 @@ FRAMEWORK_RUNS = ('soft_teacher', 'cissod', 'mean_teacher',
                   'cissod_mean_teacher', 'mean_teacher_retinanet',
                   'cissod_mean_teacher_retinanet')
 
+#: (run, baseline): the paired differences printed under the tables
+PAIRS = (('cissod', 'soft_teacher'), ('cissod_improved', 'cissod'),
+         ('cissod_mean_teacher', 'mean_teacher'),
+         ('cissod_mean_teacher_retinanet', 'mean_teacher_retinanet'))
 
 def burn_in_of(runs: Dict[str, tuple], run: str) -> str:
     """The burn-in run ``run`` starts from."""
@@ -234,7 +240,7 @@ def collect(runs: Dict[str, tuple], run: str, work_dirs: Sequence[str],
     counts = [compare_runs.load_pseudo_label_counts(w) for w in work_dirs]
     precision = None
     if quality and run not in burn_ins:
-        import pseudo_label_quality
+        from cissod.analysis import pseudo_label_quality
         precision = [
             pseudo_label_quality.run(w, max_images=quality_images or None,
                                      batch_size=8, quiet=True)
@@ -285,6 +291,10 @@ def main(argv=None) -> int:
         for run in order
     ]
     table = format_seed_tables(results, args.seeds)
+    pairs = [(runs[a][1], runs[b][1]) for a, b in PAIRS
+             if a in order and b in order]
+    if pairs:
+        table += '\n\n' + format_paired_table(results, pairs, args.seeds)
     print(table)
     path = osp.join(args.out, args.table)
     with open(path, 'w') as f:

@@ -33,8 +33,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from cissod_core.datasets.tiling import boxes_in_window, tile_windows  # noqa
+from cissod_core.datasets.tiling import boxes_in_window, tile_windows
 
 CLASSES = ('Tree', 'Dead')
 #: deepforest label -> our class

@@ -10,13 +10,10 @@ Generates the dataset only when it is missing or was made with other
 parameters (unless ``--force``) and prints the per-class statistics.
 """
 import argparse
-import os.path as osp
 import sys
 import time
 
-# the repository root, for a checkout that is not pip-installed
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from cissod_core.demo import synthetic_shapes as demo  # noqa: E402
+from cissod_core.demo import synthetic_shapes as demo
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -43,9 +43,7 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-# the repository root, for a checkout that is not pip-installed
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from cissod_core import splits as split_builders  # noqa: E402
+from cissod_core import splits as split_builders
 
 DOWNLOAD_HINTS = {
     'coco': 'COCO 2017 annotations: annotations_trainval2017.zip from '

@@ -39,15 +39,22 @@ import statistics
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+from cissod_core.datasets import (
+    CocoFileSummary,
+    DataCheckError,
+    ReferenceSchedule,
+    check_coco_file,
+    check_image_files,
+    check_split,
+    class_frequency_table,
+    image_folder_to_coco,
+    load_coco_json,
+    rfs_threshold_for,
+    scale_schedule,
+    split_majority_minority,
+)
 
-from cissod_core.datasets import (CocoFileSummary, DataCheckError,  # noqa
-                                  ReferenceSchedule, check_coco_file,
-                                  check_image_files, check_split,
-                                  class_frequency_table, image_folder_to_coco,
-                                  load_coco_json, rfs_threshold_for,
-                                  scale_schedule, split_majority_minority)
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 #: Profiles: parent configs, per-GPU batches, reference schedules.
 PROFILES: Dict[str, Dict[str, Any]] = {

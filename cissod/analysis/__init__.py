@@ -1,4 +1,13 @@
-"""Helpers for the analysis scripts in ``tools/analysis/`` (paper figures).
+"""The analyses of trained work dirs (paper figures) and their helpers.
+
+The analyses, each with a ``main(argv)`` run by its CLI in
+``tools/analysis/<name>.py``:
+
+* :mod:`.compare_runs`: final-checkpoint state of two runs side by side.
+* :mod:`.compare_logits`: RoI logits of two teachers on the same images.
+* :mod:`.plot_class_curves`: per-class curves from ``scalars.json``.
+* :mod:`.pseudo_label_quality`: pseudo-label precision / recall.
+* :mod:`.demo_report`: all of the above for a demo run.
 
 Pure helpers, nothing is registered:
 
@@ -29,6 +38,5 @@ __all__ = [
     'box_iou', 'greedy_match', 'precision_recall', 'find_scalar_files',
     'load_scalars', 'scalar_series', 'build_model', 'class_groups',
     'default_out_dir', 'find_checkpoint', 'find_config', 'get_detector',
-    'load_config',
-    'restore_iter'
+    'load_config', 'restore_iter'
 ]

@@ -8,7 +8,10 @@ import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-__all__ = ['RunResult', 'mean_std', 'format_seed_tables']
+__all__ = [
+    'RunResult', 'mean_std', 'format_seed_tables', 'format_paired_table',
+    'paired_interval', 't_quantile_975'
+]
 
 #: (column, metric key of GroupCocoMetric)
 GROUPS = (('AP', 'coco/bbox_mAP'), ('AP maj', 'coco/bbox_majority_mAP'),
@@ -45,6 +48,58 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
         return mean, 0.0
     var = sum((v - mean)**2 for v in vals) / (len(vals) - 1)
     return mean, math.sqrt(var)
+
+
+#: two-sided 95 % Student t quantiles t_{0.975, df}, df = 1..10
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262,
+         2.228)
+
+
+def t_quantile_975(df: int) -> float:
+    """``t_{0.975}`` with ``df`` degrees of freedom (table up to 10, then
+    the Cornish-Fisher expansion around the normal 1.960: error < 1e-3)."""
+    if df < 1:
+        raise ValueError(f'df must be >= 1, got {df}')
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = 1.959964
+    return (z + (z**3 + z) / (4 * df) +
+            (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2) +
+            (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * df**3))
+
+
+def paired_interval(diffs: Sequence[float]) -> Tuple[float, float, float]:
+    """Mean of per-seed differences and its 95 % t-interval (lo, hi);
+    (mean, nan, nan) for a single seed."""
+    mean, std = mean_std(diffs)
+    if len(diffs) < 2:
+        return mean, math.nan, math.nan
+    half = t_quantile_975(len(diffs) - 1) * std / math.sqrt(len(diffs))
+    return mean, mean - half, mean + half
+
+
+def format_paired_table(results: Sequence[RunResult],
+                        pairs: Sequence[Tuple[str, str]],
+                        seeds: Sequence[int]) -> str:
+    """Markdown: per pair (a, b) of row names, the per-seed difference
+    a - b of each AP group (x100), its mean and 95 % t-interval."""
+    by_name = {r.name: r for r in results}
+    lines = ['Paired difference per seed (teacher AP x100; seeds '
+             f'{", ".join(map(str, seeds))}), mean and 95 % t-interval', '',
+             '| difference | group | per seed | mean | 95 % interval |',
+             '|---|---|---|---:|---|']
+    for a, b in pairs:
+        if a not in by_name or b not in by_name:
+            continue
+        for group, key in GROUPS:
+            diffs = [100 * (ma[key] - mb[key]) for ma, mb in zip(
+                by_name[a].metrics, by_name[b].metrics)]
+            mean, lo, hi = paired_interval(diffs)
+            per_seed = ' / '.join(f'{d:+.1f}' for d in diffs)
+            interval = '-' if math.isnan(lo) else f'[{lo:+.1f}, {hi:+.1f}]'
+            lines.append(f'| {a} - {b} | {group} | {per_seed} | '
+                         f'{mean:+.1f} | {interval} |')
+    return '\n'.join(lines)
 
 
 def _cell(values: Sequence[Optional[float]], scale: float = 100.0,

@@ -15,14 +15,13 @@ import pytest
 from conftest import REPO, demo_cfg
 from mmengine.runner import Runner
 
+from cissod.analysis import (
+    compare_logits,
+    demo_report,
+    plot_class_curves,
+    pseudo_label_quality,
+)
 from cissod_core.demo import DEMO_CLASSES
-
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-
-import compare_logits  # noqa: E402
-import demo_report  # noqa: E402
-import plot_class_curves  # noqa: E402
-import pseudo_label_quality  # noqa: E402
 
 #: thresholds low enough that an untrained teacher yields pseudo labels
 LOW_THRESHOLDS = {

@@ -2,14 +2,10 @@
 was moved after training (mmengine's ``last_checkpoint`` holds an absolute
 path)."""
 import os.path as osp
-import sys
 
 import torch
-from conftest import REPO
 
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis'))
-
-import compare_runs  # noqa: E402
+from cissod.analysis import compare_runs
 
 
 def _write_run(work_dir, pointer_target):

@@ -251,3 +251,38 @@ def test_seed_table_quality_single_seed():
                                                '80.0', '50.0']
     assert row(text, 'cissod', 'bird') == ['cissod', 'bird', '10', '40.0']
     assert '+-' not in text.replace('mean +- std', '')
+
+
+def test_t_quantile_matches_scipy():
+    from scipy import stats
+
+    from cissod.analysis.seed_stats import t_quantile_975
+    for df in list(range(1, 40)) + [60, 120, 1000]:
+        assert abs(t_quantile_975(df) - stats.t.ppf(0.975, df)) < 1e-3, df
+
+
+def test_paired_interval_by_hand():
+    import statistics
+
+    from cissod.analysis.seed_stats import paired_interval
+    diffs = [1.2, 2.0, -5.8]
+    mean, lo, hi = paired_interval(diffs)
+    half = 4.303 * statistics.stdev(diffs) / 3 ** 0.5
+    assert mean == pytest.approx(sum(diffs) / 3)
+    assert (lo, hi) == pytest.approx((mean - half, mean + half), abs=1e-3)
+    assert math.isnan(paired_interval([1.0])[1])
+
+
+def test_paired_table_rows():
+    from cissod.analysis.seed_stats import RunResult, format_paired_table
+    keys = ('coco/bbox_mAP', 'coco/bbox_majority_mAP',
+            'coco/bbox_minority_mAP')
+    a = RunResult('A', [dict.fromkeys(keys, 0.5), dict.fromkeys(keys, 0.6)],
+                  [None, None])
+    b = RunResult('B', [dict.fromkeys(keys, 0.4), dict.fromkeys(keys, 0.4)],
+                  [None, None])
+    table = format_paired_table([a, b], [('A', 'B'), ('A', 'missing')],
+                                [0, 1])
+    rows = [r for r in table.splitlines() if r.startswith('| A - B')]
+    assert len(rows) == 3
+    assert '| A - B | AP min | +10.0 / +20.0 | +15.0 |' in table
