@@ -2,14 +2,7 @@
 import pytest
 import torch
 
-from cissod_core.crs import (
-    ClassRebalancer,
-    PseudoLabelBatch,
-    PseudoLabelPool,
-    boxes_to_rows,
-    compute_crs_factors,
-    crs_lambda,
-)
+from cissod_core.crs import ClassRebalancer, PseudoLabelBatch
 
 
 def _batch(img_ids, box_image, labels, margins, n=4):
@@ -20,33 +13,45 @@ def _batch(img_ids, box_image, labels, margins, n=4):
         num_candidates=torch.zeros(n, dtype=torch.long))
 
 
+def _rows(pool):
+    """Per pool row: {class: margin} of its filled slots."""
+    return [{int(c): float(m) for c, m in zip(cs, ms) if c >= 0}
+            for cs, ms in zip(pool.classes.tolist(), pool.margins.tolist())]
+
+
 def test_record_and_update_equal_the_terms_computed_by_hand():
+    """Numbers worked out on paper (no function of the module under test):
+    labeled images [0], [0, 0, 1], [], [0, 2]; pseudo labels: image 103
+    classes 3 (margins 0.1, 0.45) and 2 (0.05), image 101 class 1 (0.2),
+    image 105 class 3 (0.4)."""
     img_ids = [101, 102, 103, 104, 105]
     labeled = [[0], [0, 0, 1], [], [0, 2]]
-    rb = ClassRebalancer(img_ids, labeled, num_classes=4, gamma=0.5,
+    rb = ClassRebalancer(img_ids, labeled, num_classes=4, gamma=2.0,
                          max_classes_per_image=2)
     assert rb.labeled_class_images.tolist() == [3, 1, 1, 0]
     assert rb.num_labeled_images == 4
     b1 = _batch([103, 101], [0, 0, 1, 0], [3, 3, 1, 2],
-                [0.1, 0.3, 0.2, 0.05])
+                [0.1, 0.45, 0.2, 0.05])
     b2 = _batch([105], [0], [3], [0.4])
     rb.record([b1, b2], rows_per_batch=2)
-    # by hand: the same rows into a fresh pool
-    pool = PseudoLabelPool(5, 4, 2)
-    for b in (b1, b2):
-        index = torch.tensor([img_ids.index(i) for i in b.img_ids])
-        classes, margins = boxes_to_rows(index, b.box_image, b.labels,
-                                         b.margins, 2)
-        pool.update(index, classes, margins)
-    assert torch.equal(rb.pool.classes, pool.classes)
-    assert torch.equal(rb.pool.margins, pool.margins)
-    image_factors = rb.update(iteration=30, max_iters=100)
-    lam = crs_lambda(30, 100, 0.5)
-    class_factors, expected = compute_crs_factors(
-        pool, torch.tensor([3, 1, 1, 0]), 4, lam)
-    assert rb.lam == lam
-    assert torch.equal(rb.class_factors, class_factors)
-    assert torch.equal(image_factors, expected)
+    # one row per image: its classes with their largest margin
+    rows = _rows(rb.pool)
+    expected_rows = [{1: 0.2}, {}, {3: 0.45, 2: 0.05}, {}, {3: 0.4}]
+    for row, want in zip(rows, expected_rows):
+        assert row.keys() == want.keys()
+        for c in want:
+            assert row[c] == pytest.approx(want[c], abs=1e-7)
+    image_factors = rb.update(iteration=100, max_iters=100)
+    # lam = min(gamma * 100 / 100, gamma) = 2; f_c over the 4 labeled + 3
+    # pseudo-labeled images: class 0: 3 / 7, classes 1-3: 2 / 7;
+    # r_c = max(1, sqrt(lam / f_c)) = sqrt(14 / 3), sqrt(7), sqrt(7), sqrt(7)
+    assert rb.lam == 2.0
+    assert rb.class_factors.tolist() == pytest.approx(
+        [(14 / 3)**0.5, 7**0.5, 7**0.5, 7**0.5])
+    # r(I) = max(1, max_k r_c * margin): image 101: sqrt(7) 0.2 < 1;
+    # 103: sqrt(7) 0.45; 105: sqrt(7) 0.4; images without labels: 1
+    assert image_factors.tolist() == pytest.approx(
+        [1.0, 1.0, 7**0.5 * 0.45, 1.0, 7**0.5 * 0.4], abs=1e-6)
 
 
 def test_record_without_batches_and_unknown_images():

@@ -113,7 +113,12 @@ def test_sampler_labeled_weights_are_rfs_factors():
     unlabeled = ToyDetDataset(make_infos(8))
     sampler = make_sampler(
         ConcatDataset([labeled, unlabeled]), labeled_rfs_threshold=0.5)
-    assert torch.equal(sampler.weights(0), rfs_image_factors(cat_ids, 0.5))
+    # by hand: class image frequencies 4/6, 1/6, 1/6 -> r_c = max(1,
+    # sqrt(0.5 / f_c)) = 1, sqrt(3), sqrt(3); r(I) = max over its classes
+    # (1 for the image without boxes)
+    s3 = 3**0.5
+    assert sampler.weights(0).tolist() == pytest.approx(
+        [1.0, 1.0, s3, 1.0, s3, 1.0])
     assert torch.equal(sampler.weights(1), torch.ones(8, dtype=torch.float64))
 
 
