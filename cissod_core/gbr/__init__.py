@@ -10,13 +10,18 @@
 * :mod:`.solvers` - class weights from G: ``PowerSolver`` (default),
   ``DirectSolver``, ``JacobiSolver`` (the paper's learnable module).
 * :mod:`.class_weights` - clamping and per-RoI loss weights.
-* :mod:`.branch` - which branch (labeled / unlabeled / none) a
-  classification-loss call records into.
+* :mod:`.branch` - the branches (labeled / unlabeled / none) a
+  classification-loss call can record into.
 * :mod:`.gradient_balancer` - :class:`GradientBalancer`, all GbR state in
   module buffers.
 """
 from .accumulator import RunningAverage, average_momentum
-from .branch import RECORDED_BRANCHES, BranchState, current_branch, gbr_branch
+from .branch import (
+                     DEFAULT_BRANCH,
+                     RECORDED_BRANCHES,
+                     BranchState,
+                     check_branch,
+)
 from .class_weights import (
                      batch_weight_mean,
                      clamp_class_weights,
@@ -50,7 +55,7 @@ from .solvers import (
 
 __all__ = [
     'RunningAverage', 'average_momentum', 'RECORDED_BRANCHES',
-    'BranchState', 'current_branch', 'gbr_branch', 'batch_weight_mean',
+    'BranchState', 'DEFAULT_BRANCH', 'check_branch', 'batch_weight_mean',
     'clamp_class_weights', 'roi_class_weights', 'CLASSIFIERS',
     'GradientBalancer', 'accumulate_sigmoid_gradients',
     'sigmoid_gradient_matrix', 'focal_alpha_factors', 'sigmoid_focal_phi',

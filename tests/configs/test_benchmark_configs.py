@@ -655,7 +655,7 @@ def test_config_trains_two_iterations_on_fixture(path, bench_data, tmp_path,
     and hooks; GbR solves, GbT thresholds and the CrS pool are exercised."""
     from mmengine.runner import Runner
 
-    from cissod.models.losses import find_balancers
+    from cissod.models.losses import gbr_losses_of
     cfg = on_fixture(path, bench_data, str(tmp_path))
     cfg.train_cfg.val_begin = 10**6  # validated below instead
     runner = Runner.from_cfg(cfg)
@@ -669,7 +669,8 @@ def test_config_trains_two_iterations_on_fixture(path, bench_data, tmp_path,
     assert runner.iter == 2
     if cfg.model.type in ('CISSODSoftTeacher', 'CISSODMeanTeacher'):
         assert any(k.startswith('unsup_') for k in recorder.losses[-1])
-        (balancer, ) = find_balancers(model).values()
+        (gbr_loss, ) = gbr_losses_of(model).values()
+        balancer = gbr_loss.balancer
         assert balancer.num_updates == 2 and not balancer.in_warmup
         assert balancer.weights.numel() == len(bench_data['classes']) + 1
         (crs, ) = [h for h in runner.hooks

@@ -12,7 +12,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from cissod.engine.hooks import ClassRebalancingHook
-from cissod.models.losses import find_balancers
+from cissod.models.losses import gbr_losses_of
 
 
 @HOOKS.register_module()
@@ -32,7 +32,8 @@ class DistStateProbe(Hook):
     def after_train(self, runner):
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        (balancer, ) = find_balancers(model).values()
+        (gbr_loss, ) = gbr_losses_of(model).values()
+        balancer = gbr_loss.balancer
         (crs, ) = [h for h in runner.hooks
                    if isinstance(h, ClassRebalancingHook)]
         state = dict(

@@ -12,7 +12,7 @@ from conftest import REPO, demo_cfg
 from mmengine.config import Config
 from test_training import LossRecorder, _demo_data_overrides, _train, _unwrap
 
-from cissod.models.losses import GradientBalancedFocalLoss, find_balancers
+from cissod.models.losses import GradientBalancedFocalLoss, gbr_losses_of
 from cissod.utils import check_config
 
 CONFIGS = [
@@ -53,7 +53,8 @@ def test_dense_head_config_with_sigmoid_gbr_runs(config, demo_data_root,
     assert all(math.isfinite(v) for v in recorder.losses), recorder.losses
     model = _unwrap(runner)
     assert isinstance(model.bbox_head.loss_cls, GradientBalancedFocalLoss)
-    (balancer, ) = find_balancers(model).values()
+    (gbr_loss, ) = gbr_losses_of(model).values()
+    balancer = gbr_loss.balancer
     assert balancer.classifier == 'sigmoid'
     assert balancer.num_updates == 2 and not balancer.in_warmup
     G = balancer.gradient_matrix.double()

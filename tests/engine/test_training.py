@@ -19,9 +19,9 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from cissod.models.losses import GradientBalancedLoss, find_balancers
+from cissod.models.losses import GradientBalancedLoss, gbr_losses_of
 from cissod.utils import check_config, load_checkpoint_file
-from cissod_core.gbr import GradientBalancer, current_branch
+from cissod_core.gbr import GradientBalancer
 
 
 class LossRecorder(Hook):
@@ -104,7 +104,7 @@ def test_gbr_demo_records_each_branch_once_per_iteration(
                                loss_weight, **kwargs)
 
     def spy_forward(self, *args, **kwargs):
-        loss_calls.append(current_branch().name)
+        loss_calls.append(self.branch.name)
         return original_forward(self, *args, **kwargs)
 
     monkeypatch.setattr(GradientBalancer, 'record', spy_record)
@@ -117,10 +117,10 @@ def test_gbr_demo_records_each_branch_once_per_iteration(
     assert recorded == [('labeled', 1.0), ('unlabeled', 4.0)] * 3, records
     # SoftTeacher's regression-only pass calls the loss and records nothing
     assert loss_calls == ['labeled', 'unlabeled', None] * 3, loss_calls
-    balancers = find_balancers(_unwrap(runner))
-    assert list(balancers) == ['student.roi_head.bbox_head.loss_cls.balancer']
-    assert balancers[
-        'student.roi_head.bbox_head.loss_cls.balancer'].num_updates == 3
+    losses = gbr_losses_of(_unwrap(runner))
+    assert list(losses) == ['student.roi_head.bbox_head.loss_cls']
+    assert losses['student.roi_head.bbox_head.loss_cls'].balancer \
+        .num_updates == 3
 
 
 def _demo_data_overrides(cfg: Config, demo: Config) -> None:
@@ -158,7 +158,8 @@ def test_stock_soft_teacher_config_with_gbr_runs(demo_data_root, tmp_path):
     recorder = LossRecorder()
     runner = _train(cfg, recorder)
     assert all(math.isfinite(v) for v in recorder.losses)
-    (balancer, ) = find_balancers(_unwrap(runner)).values()
+    (gbr_loss, ) = gbr_losses_of(_unwrap(runner)).values()
+    balancer = gbr_loss.balancer
     assert balancer.num_updates == 2 and not balancer.in_warmup
     assert torch.isfinite(balancer.weights).all()
 
@@ -193,7 +194,8 @@ def test_supervised_faster_rcnn_config_with_gbr_runs(demo_data_root,
     runner = _train(cfg, recorder)
     assert len(recorder.losses) == 2
     assert all(math.isfinite(v) for v in recorder.losses)
-    (balancer, ) = find_balancers(_unwrap(runner)).values()
+    (gbr_loss, ) = gbr_losses_of(_unwrap(runner)).values()
+    balancer = gbr_loss.balancer
     assert balancer.num_updates == 2
 
 
@@ -205,7 +207,8 @@ class StateProbe(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         if self.state is None:
-            (balancer, ) = find_balancers(_unwrap(runner)).values()
+            (gbr_loss, ) = gbr_losses_of(_unwrap(runner)).values()
+            balancer = gbr_loss.balancer
             self.state = {k: v.clone()
                           for k, v in balancer.state_dict().items()}
 
@@ -236,7 +239,8 @@ def test_resume_restores_gbr_state(demo_data_root, tmp_path):
     assert probe.state.keys() == saved.keys()
     for key, value in saved.items():
         assert torch.equal(probe.state[key], value), key
-    (balancer, ) = find_balancers(_unwrap(runner)).values()
+    (gbr_loss, ) = gbr_losses_of(_unwrap(runner)).values()
+    balancer = gbr_loss.balancer
     assert balancer.num_updates == 3
 
 

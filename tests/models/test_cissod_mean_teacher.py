@@ -523,7 +523,7 @@ def _run_two_iterations(config, data_root, work_dir, **overrides):
                                     for c in pair])
 def test_demo_config_trains_two_iterations(demo_data_root, tmp_path, config,
                                            one_thread):
-    from cissod.models.losses import find_balancers
+    from cissod.models.losses import gbr_losses_of
     cissod = 'cissod_' in config
     overrides = dict(LOW_CISSOD if cissod else LOW)
     if cissod:
@@ -546,7 +546,8 @@ def test_demo_config_trains_two_iterations(demo_data_root, tmp_path, config,
     assert crs.rebalancer.pool.num_images_with_labels() > 0
     assert crs.rebalancer.class_factors is not None
     # GbR: the RoI head's softmax loss / the dense head's sigmoid loss
-    (balancer, ) = find_balancers(model).values()
+    (gbr_loss, ) = gbr_losses_of(model).values()
+    balancer = gbr_loss.balancer
     assert balancer.num_updates == 2 and not balancer.in_warmup
     assert model.gbr_class_weights().numel() == 8
 

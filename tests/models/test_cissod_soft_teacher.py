@@ -470,15 +470,14 @@ def test_gbt_score_statistics_source(demo_data_root, tmp_path, score_source):
 
 
 def test_gbr_switch_keeps_weights_at_one(demo_data_root, tmp_path):
-    from cissod.models.losses import find_balancers
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
                    str(tmp_path))
     cfg.model.detector.roi_head.bbox_head.loss_cls.warmup_iters = 0
     on = _build_cissod(cfg)
-    (b_on, ) = find_balancers(on).values()
+    (b_on, ) = [loss.balancer for loss in on.gbr_losses.values()]
     assert on.use_gbr and b_on.reweighting
     off = _build_cissod(cfg, gbr=dict(enable=False))
-    (b_off, ) = find_balancers(off).values()
+    (b_off, ) = [loss.balancer for loss in off.gbr_losses.values()]
     assert not off.use_gbr and not b_off.reweighting
     assert not _build_cissod(cfg, gbr=False).use_gbr  # a bool is enable=
     with pytest.raises(ValueError, match='unknown cissod_cfg.gbr keys'):

@@ -4,11 +4,7 @@ import torch
 from mmdet.models.losses import FocalLoss
 
 from cissod.models.losses import GradientBalancedFocalLoss, loss_normalizer
-from cissod_core.gbr import (
-    gbr_branch,
-    sigmoid_gradient_matrix,
-    sigmoid_logit_gradients,
-)
+from cissod_core.gbr import sigmoid_gradient_matrix, sigmoid_logit_gradients
 
 N = 4
 
@@ -52,7 +48,7 @@ def test_loss_gradient_is_the_closed_form_the_statistics_model(alpha):
 def test_records_gradient_of_the_loss_scaled_by_avg_factor():
     logits, labels, w = _batch(2)
     loss = _loss(warmup_iters=1, stat_dtype=torch.float64)
-    with gbr_branch('unlabeled', loss_weight=4.0):
+    with loss.in_branch('unlabeled', loss_weight=4.0):
         loss(logits, labels, w, avg_factor=5.0)
     loss(logits, labels, w, avg_factor=5.0)  # default branch: labeled
     bal = loss.balancer

@@ -4,7 +4,7 @@ import torch
 from mmdet.models.losses import CrossEntropyLoss
 
 from cissod.models.losses import GradientBalancedLoss
-from cissod_core.gbr import current_branch, gbr_branch, logit_gradients
+from cissod_core.gbr import logit_gradients
 
 N_FG = 5
 C = N_FG + 1
@@ -67,9 +67,9 @@ def test_branches_record_scaled_statistics_and_ignore_records_nothing():
     logits, labels, lw = _batch(4)
     a, b = _loss(warmup_iters=5), _loss(warmup_iters=5)
     a(logits, labels, lw)  # default branch: labeled, weight 1
-    with gbr_branch('unlabeled', loss_weight=4.0):
+    with a.in_branch('unlabeled', loss_weight=4.0):
         a(logits, labels, lw)
-    with gbr_branch(None):
+    with a.in_branch(None):
         a(logits, labels, lw)
     b(logits, labels, lw)
     a.balancer.step()
@@ -88,16 +88,19 @@ def test_eval_mode_records_nothing():
 
 
 def test_branch_context_nesting_and_errors():
-    assert current_branch() == ('labeled', 1.0)
-    with gbr_branch('unlabeled', 2.0):
-        assert current_branch() == ('unlabeled', 2.0)
-        with gbr_branch(None):
-            assert current_branch().name is None
-        assert current_branch() == ('unlabeled', 2.0)
-    assert current_branch() == ('labeled', 1.0)
+    loss, other = _loss(), _loss()
+    assert loss.branch == ('labeled', 1.0)
+    with loss.in_branch('unlabeled', 2.0):
+        assert loss.branch == ('unlabeled', 2.0)
+        assert other.branch == ('labeled', 1.0)  # state of this loss only
+        with loss.in_branch(None):
+            assert loss.branch.name is None
+        assert loss.branch == ('unlabeled', 2.0)
+    assert loss.branch == ('labeled', 1.0)
     with pytest.raises(ValueError, match='unknown GbR branch'):
-        with gbr_branch('unlabelled'):
+        with loss.in_branch('unlabelled'):
             pass
+    assert loss.branch == ('labeled', 1.0)
 
 
 def test_wrong_number_of_logits_is_a_clear_error():
@@ -118,11 +121,11 @@ def test_jacobi_solver_loss_from_both_branches_as_the_reference():
     assert set(out) == {'loss_cls', 'loss_gbr_solver'}
     assert out['loss_gbr_solver'].requires_grad
     assert float(out['loss_gbr_solver']) > 0.0
-    with gbr_branch('unlabeled', 4.0):
+    with ours.in_branch('unlabeled', 4.0):
         out_u = ours(logits, labels, lw)
     assert out_u['loss_gbr_solver'].requires_grad
     assert float(out_u['loss_gbr_solver']) == float(out['loss_gbr_solver'])
-    with gbr_branch(None):
+    with ours.in_branch(None):
         out_none = ours(logits, labels, lw)
     assert float(out_none['loss_gbr_solver']) == 0.0
 

@@ -4,6 +4,9 @@
   :class:`ClassRebalancingMultiSourceSampler`, the 1 labeled : 4 unlabeled
   sampler drawing by RFS / CrS weights, updated in place, fast-forwardable.
 """
-from .class_rebalancing_sampler import ClassRebalancingMultiSourceSampler
+from .class_rebalancing_sampler import (
+                                        ClassRebalancingMultiSourceSampler,
+                                        loader_sampler,
+)
 
-__all__ = ['ClassRebalancingMultiSourceSampler']
+__all__ = ['ClassRebalancingMultiSourceSampler', 'loader_sampler']

@@ -81,7 +81,18 @@ from cissod_core.crs import (
     rfs_image_factors,
 )
 
-__all__ = ['ClassRebalancingMultiSourceSampler']
+__all__ = ['ClassRebalancingMultiSourceSampler', 'loader_sampler']
+
+
+def loader_sampler(dataloader) -> Optional[Sampler]:
+    """The sampler that draws a DataLoader's indices: ``dataloader.sampler``,
+    or ``dataloader.batch_sampler.sampler`` when a batch sampler is set (the
+    DataLoader's own ``sampler`` is then a placeholder). The one place the
+    hooks and the train loop find it."""
+    sampler = getattr(dataloader, 'sampler', None)
+    inner = getattr(getattr(dataloader, 'batch_sampler', None), 'sampler',
+                    None)
+    return sampler if inner is None or inner is sampler else inner
 
 #: Aspect-ratio groups: 0 (width < height) and 1 (width >= height).
 NUM_GROUPS = 2
@@ -371,6 +382,28 @@ class ClassRebalancingMultiSourceSampler(Sampler):
         table = (self._tables[source][-1]
                  if batch is None else self._table(source, batch))
         return table.weights.clone()
+
+    # --------------------------------------------------------------
+    # what ClassRebalancingHook (CrS) uses: source 0 is labeled,
+    # ``crs_source`` the unlabeled one it reweights
+
+    def unlabeled_image_ids(self) -> List[int]:
+        """``img_id`` of every image CrS reweights, in dataset order."""
+        return self.image_ids(self.crs_source)
+
+    def labeled_image_class_ids(self) -> List[List[int]]:
+        """Class indices of every labeled image's boxes."""
+        return self.image_class_ids(0)
+
+    @property
+    def unlabeled_per_batch(self) -> int:
+        """Images of the reweighted source in every batch."""
+        return self.num_per_source[self.crs_source]
+
+    def set_unlabeled_weights(self, weights: Tensor,
+                              start_batch: int) -> None:
+        """``set_source_weights`` of the source CrS reweights."""
+        self.set_source_weights(self.crs_source, weights, start_batch)
 
     def set_source_weights(self, source: int, weights: Tensor,
                            start_batch: int) -> None:

@@ -34,7 +34,10 @@ from mmengine.hooks import Hook
 
 from cissod_core.crs import ClassRebalancer
 
-from ...datasets.samplers import ClassRebalancingMultiSourceSampler
+from ...datasets.samplers import (
+    ClassRebalancingMultiSourceSampler,
+    loader_sampler,
+)
 from ...models.detectors import published_pseudo_labels
 from .runner_access import class_imbalance_detector
 
@@ -42,11 +45,7 @@ CKPT_KEY = 'cissod_crs'
 
 
 def _train_sampler(runner) -> ClassRebalancingMultiSourceSampler:
-    loader = runner.train_dataloader
-    sampler = getattr(loader, 'sampler', None)
-    if not isinstance(sampler, ClassRebalancingMultiSourceSampler):
-        batch_sampler = getattr(loader, 'batch_sampler', None)
-        sampler = getattr(batch_sampler, 'sampler', None)
+    sampler = loader_sampler(runner.train_dataloader)
     if not isinstance(sampler, ClassRebalancingMultiSourceSampler):
         raise TypeError(
             'ClassRebalancingHook needs train_dataloader.sampler=dict(type='
@@ -99,16 +98,17 @@ class ClassRebalancingHook(Hook):
         return self.rebalancer is not None
 
     def before_train(self, runner) -> None:
-        model = class_imbalance_detector(runner, 'ClassRebalancingHook')
-        if not model.use_crs:
+        setup = class_imbalance_detector(runner,
+                                         'ClassRebalancingHook').crs_setup()
+        if not setup.enabled:
             runner.logger.info('CrS is off (cissod_cfg.crs.enable=False): '
                                'ClassRebalancingHook does nothing')
             return
         self.sampler = _train_sampler(runner)
         self.rebalancer = ClassRebalancer(
-            self.sampler.image_ids(self.sampler.crs_source),
-            self.sampler.image_class_ids(0),
-            model.class_thresholds.num_classes,
+            self.sampler.unlabeled_image_ids(),
+            self.sampler.labeled_image_class_ids(),
+            setup.num_classes,
             gamma=self.gamma,
             max_classes_per_image=self.max_classes_per_image)
         if self._resumed is not None:
@@ -118,7 +118,7 @@ class ClassRebalancingHook(Hook):
                 f'{self.rebalancer.pool.num_images_with_labels()} '
                 f'pseudo-labelled images (lambda {self.rebalancer.lam:.4f})')
         if self.start_iter is None:
-            self.start_iter = model.ssod_warmup_iters
+            self.start_iter = setup.start_iter
         if self.delay is None:
             loader = runner.train_dataloader
             prefetch = getattr(loader, 'prefetch_factor', None) or 2
@@ -139,7 +139,7 @@ class ClassRebalancingHook(Hook):
             return
         self.rebalancer.record(
             published_pseudo_labels(runner.message_hub),
-            self.sampler.num_per_source[self.sampler.crs_source])
+            self.sampler.unlabeled_per_batch)
         done = it + 1 - self.start_iter
         if done > 0 and done % self.interval == 0:
             self.update_factors(runner)
@@ -152,9 +152,8 @@ class ClassRebalancingHook(Hook):
         """Recompute the CrS factors and hand them to the sampler."""
         rb = self.rebalancer
         image_factors = rb.update(runner.iter + 1, runner.max_iters)
-        self.sampler.set_source_weights(
-            self.sampler.crs_source, image_factors,
-            start_batch=runner.iter + 1 + self.delay)
+        self.sampler.set_unlabeled_weights(
+            image_factors, start_batch=runner.iter + 1 + self.delay)
         repeated_share = float((image_factors > 1).double().mean()) \
             if image_factors.numel() else 0.0
         factor_max = float(image_factors.max()) \

@@ -3,10 +3,12 @@
 ``GradientBalanceHook`` drives every :class:`GradientBalancedLoss` of the
 model being trained:
 
-* ``before_train``: finds the losses' balancers (the EMA teacher's copies
-  are skipped) and checks the class count. A semi-supervised detector must
-  set the GbR branches itself (:class:`~cissod.models.GbRBranchesMixin`:
-  ``GbRSoftTeacher``, ``CISSODSoftTeacher``); one without them is refused,
+* ``before_train``: takes the balancers of the losses at their attribute
+  paths (:func:`~cissod.models.losses.gbr_losses_of`: the student's, not
+  the EMA teacher's copies) and checks the class count. A semi-supervised
+  detector must set the GbR branches itself
+  (:class:`~cissod.models.GbRBranchesMixin`: ``GbRSoftTeacher``,
+  ``CISSODSoftTeacher``); one without them is refused,
   since its unlabeled RoIs would be recorded as labeled.
 * ``after_train_iter``: sums the iteration's gradient statistics over all
   ranks (one ``all_reduce``), updates the accumulated G-hat (running mean
@@ -48,7 +50,7 @@ from cissod_core.gbr import (
 )
 
 from ...models.detectors import GbRBranchesMixin
-from ...models.losses import find_balancers
+from ...models.losses import gbr_losses_of
 from .runner_access import unwrap_model
 
 
@@ -98,7 +100,8 @@ class GradientBalanceHook(Hook):
 
     def before_train(self, runner) -> None:
         model = unwrap_model(runner)
-        self.balancers = find_balancers(model)
+        self.balancers = {f'{name}.balancer': loss.balancer
+                          for name, loss in gbr_losses_of(model).items()}
         if not self.balancers:
             raise RuntimeError(
                 'GradientBalanceHook found no GradientBalancedLoss in the '

@@ -32,23 +32,17 @@ from mmengine.runner.loops import (
     _InfiniteDataloaderIterator,
 )
 
+from ...datasets.samplers import loader_sampler
+
 __all__ = ['FastResumeIterBasedTrainLoop', 'find_fast_forward_sampler']
 
 
 def find_fast_forward_sampler(dataloader) -> Optional[Any]:
-    """The dataloader's sampler if it has ``fast_forward``, else None.
-
-    Looks at ``dataloader.sampler`` and then ``dataloader.batch_sampler
-    .sampler`` (when a batch sampler is configured, the DataLoader's own
-    ``sampler`` is a placeholder).
-    """
-    candidates = (getattr(dataloader, 'sampler', None),
-                  getattr(getattr(dataloader, 'batch_sampler', None),
-                          'sampler', None))
-    for sampler in candidates:
-        if callable(getattr(sampler, 'fast_forward', None)):
-            return sampler
-    return None
+    """The dataloader's sampler (:func:`loader_sampler`) if it has
+    ``fast_forward``, else None."""
+    sampler = loader_sampler(dataloader)
+    return sampler if callable(getattr(sampler, 'fast_forward',
+                                       None)) else None
 
 
 class _SkipThenIterate:

@@ -40,7 +40,7 @@ The current iteration is read from mmengine's message hub (``'iter'``, set
 by ``RuntimeInfoHook`` before every training iteration).
 """
 import copy
-from typing import List, Optional, Tuple, Union
+from typing import List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from mmdet.structures import SampleList
@@ -51,11 +51,10 @@ from torch import Tensor
 from cissod_core.crs import MARGIN_MODES, PseudoLabelBatch, crs_margins
 from cissod_core.gbt import ClassThresholds
 
-from ..losses import find_balancers
 from .gbr_branches import GbRBranchesMixin
 
 __all__ = [
-    'ClassImbalanceMixin', 'PseudoLabelBatch', 'SCORE_SOURCES',
+    'ClassImbalanceMixin', 'CrSSetup', 'PseudoLabelBatch', 'SCORE_SOURCES',
     'PSEUDO_LABELS_KEY', 'published_pseudo_labels'
 ]
 
@@ -64,6 +63,13 @@ __all__ = [
 #: detector writes it in every training iteration; ``ClassRebalancingHook``
 #: and ``PseudoLabelLoggerHook`` read it. Not saved in checkpoints.
 PSEUDO_LABELS_KEY = 'cissod/pseudo_labels'
+
+
+class CrSSetup(NamedTuple):
+    """What ``ClassRebalancingHook`` takes from the detector."""
+    enabled: bool  #: ``cissod_cfg.crs.enable``
+    num_classes: int  #: foreground classes n
+    start_iter: int  #: first iteration of the pool (the SSOD warm-up)
 
 
 def published_pseudo_labels(message_hub: MessageHub) -> List[PseudoLabelBatch]:
@@ -150,9 +156,8 @@ class ClassImbalanceMixin(GbRBranchesMixin):
             raise ValueError(
                 f'unknown cissod_cfg.gbr keys {sorted(gbr)}; GbR options '
                 'belong to the GradientBalancedLoss of the bbox head')
-        balancers = find_balancers(self.student, skip_prefixes=())
-        for balancer in balancers.values():
-            balancer.reweighting = self.use_gbr
+        for loss in self.gbr_losses.values():
+            loss.balancer.reweighting = self.use_gbr
         self.use_gbt = bool(gbt.pop('enable', True))
         self.gbt_score_source = gbt.pop('score_source', 'detections')
         self.gbt_detection_score_thr = float(
@@ -217,6 +222,11 @@ class ClassImbalanceMixin(GbRBranchesMixin):
         """Training iteration from the message hub (0 if unknown)."""
         return int(MessageHub.get_current_instance().get_info('iter', 0))
 
+    def crs_setup(self) -> CrSSetup:
+        """The CrS switch, class count and start for the CrS hook."""
+        return CrSSetup(self.use_crs, self.class_thresholds.num_classes,
+                        self.ssod_warmup_iters)
+
     @property
     def after_ssod_warmup(self) -> bool:
         """True once GbT / CrS are active."""
@@ -225,10 +235,8 @@ class ClassImbalanceMixin(GbRBranchesMixin):
     def gbr_class_weights(self) -> Optional[Tensor]:
         """Foreground GbR weights ``(n,)`` of the student's classification
         loss, or None without a :class:`GradientBalancedLoss`."""
-        balancers = find_balancers(self.student, skip_prefixes=())
-        if not balancers:
-            return None
-        return next(iter(balancers.values())).weights[:-1]
+        losses = list(self.gbr_losses.values())
+        return losses[0].balancer.weights[:-1] if losses else None
 
     def current_class_thresholds(self) -> Tensor:
         """``(n,)`` float32 RoI-classification pseudo-label thresholds in

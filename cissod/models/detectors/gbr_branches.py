@@ -1,9 +1,11 @@
-"""Where a semi-supervised detector tells GbR which loss is which branch.
+"""Where a semi-supervised detector tells its GbR losses which loss is
+which branch.
 
-:class:`GbRBranchesMixin` is the only place that sets GbR branches: a
-``SemiBaseDetector`` subclass that mixes it in runs its labeled loss in
+:class:`GbRBranchesMixin` runs a ``SemiBaseDetector``'s labeled loss in
 branch ``labeled`` (weighted by ``semi_train_cfg.sup_weight``) and its
-unlabeled loss in branch ``unlabeled`` (``unsup_weight``), so that a
+unlabeled loss in branch ``unlabeled`` (``unsup_weight``): it enters
+``in_branch`` of each of the student's GbR losses
+(:func:`~cissod.models.losses.gbr_losses_of`), so that a
 :class:`~cissod.models.losses.GradientBalancedLoss` used as the RoI
 classifier's ``loss_cls`` records each branch once per iteration. With a
 plain ``loss_cls`` the branches change nothing.
@@ -11,13 +13,13 @@ plain ``loss_cls`` the branches change nothing.
 ``GradientBalanceHook`` refuses a semi-supervised detector without it (a
 renamed mmdet method would otherwise record unlabeled RoIs as labeled).
 """
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from contextlib import ExitStack, contextmanager
+from typing import Dict, Iterator, Optional
 
 from mmdet.structures import SampleList
 from torch import Tensor
 
-from cissod_core.gbr import gbr_branch
+from ..losses import GbRLoss, gbr_losses_of
 
 __all__ = ['GbRBranchesMixin']
 
@@ -25,6 +27,11 @@ __all__ = ['GbRBranchesMixin']
 class GbRBranchesMixin:
     """GbR branches for a ``SemiBaseDetector`` (``class MyDet(
     GbRBranchesMixin, SemiBaseDetector)``)."""
+
+    @property
+    def gbr_losses(self) -> Dict[str, GbRLoss]:
+        """The student's GbR losses by path (empty without GbR)."""
+        return gbr_losses_of(self)
 
     def loss_by_gt_instances(self, batch_inputs: Tensor,
                              batch_data_samples: SampleList) -> dict:
@@ -46,9 +53,12 @@ class GbRBranchesMixin:
     @contextmanager
     def loss_branch(self, name: Optional[str]) -> Iterator[None]:
         """Branch ``name`` (``'labeled'``, ``'unlabeled'`` or None: record
-        nothing) with its loss weight from ``semi_train_cfg``."""
+        nothing) with its loss weight from ``semi_train_cfg``, for every
+        GbR loss of the student."""
         key = {'labeled': 'sup_weight', 'unlabeled': 'unsup_weight'}
         weight = (float(self.semi_train_cfg.get(key[name], 1.0))
                   if name is not None else 0.0)
-        with gbr_branch(name, weight):
+        with ExitStack() as stack:
+            for loss in self.gbr_losses.values():
+                stack.enter_context(loss.in_branch(name, weight))
             yield

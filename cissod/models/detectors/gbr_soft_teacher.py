@@ -7,8 +7,6 @@ from mmdet.structures import SampleList
 from mmdet.utils import InstanceList
 from torch import Tensor
 
-from cissod_core.gbr import gbr_branch
-
 from .gbr_branches import GbRBranchesMixin
 
 
@@ -29,6 +27,6 @@ class GbRSoftTeacher(GbRBranchesMixin, SoftTeacher):
             batch_data_samples: SampleList) -> dict:
         """Soft Teacher's regression loss; records no GbR statistics (its
         classification loss is discarded)."""
-        with gbr_branch(None):
+        with self.loss_branch(None):
             return super().rcnn_reg_loss_by_pseudo_instances(
                 x, unsup_rpn_results_list, batch_data_samples)

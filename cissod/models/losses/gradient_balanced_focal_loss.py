@@ -13,9 +13,8 @@ from mmdet.models.losses import FocalLoss
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from cissod_core.gbr import current_branch
-
 from .gradient_balanced_loss import build_balancer, with_solver_loss
+from .loss_branch import LossBranchMixin
 
 __all__ = ['GradientBalancedFocalLoss', 'loss_normalizer']
 
@@ -33,7 +32,7 @@ def loss_normalizer(num_samples: int, num_logits: int, reduction: str,
 
 
 @MODELS.register_module()
-class GradientBalancedFocalLoss(FocalLoss):
+class GradientBalancedFocalLoss(LossBranchMixin, FocalLoss):
     """Sigmoid focal loss with gradient-based class reweighting.
 
     A drop-in ``loss_cls`` for RetinaNet, FCOS, ATSS and other dense heads
@@ -122,7 +121,7 @@ class GradientBalancedFocalLoss(FocalLoss):
                              f'{tuple(target.shape)} (one-hot / soft targets'
                              ' are not supported)')
         reduction = reduction_override or self.reduction
-        branch = current_branch()
+        branch = self.branch
         balancer = self.balancer
         if self.training and branch.name is not None:
             balancer.record(

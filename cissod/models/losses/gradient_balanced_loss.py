@@ -7,16 +7,17 @@ matrix G (:mod:`cissod_core.gbr.gradient_matrix`). The weights are
 re-solved once per iteration by
 :class:`~cissod.engine.hooks.GradientBalanceHook`.
 """
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, Optional, Union
 
 import torch.nn.functional as F
 from mmdet.models.losses.utils import weight_reduce_loss
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
-from cissod_core.gbr import BaseSolver, GradientBalancer, current_branch
+from cissod_core.gbr import BaseSolver, GradientBalancer
 
 from ...registry import GBR_SOLVERS
+from .loss_branch import LossBranchMixin
 
 
 def softmax_focal_loss_per_roi(log_probs: Tensor, labels: Tensor,
@@ -38,7 +39,7 @@ def softmax_focal_loss_per_roi(log_probs: Tensor, labels: Tensor,
 
 
 @MODELS.register_module()
-class GradientBalancedLoss(nn.Module):
+class GradientBalancedLoss(LossBranchMixin, nn.Module):
     """Softmax classification loss with gradient-based class reweighting.
 
     A drop-in ``loss_cls`` for ``Shared2FCBBoxHead`` and other softmax RoI
@@ -54,8 +55,8 @@ class GradientBalancedLoss(nn.Module):
     'balancer.solver.a': dict(decay_mult=0.)}))``.
 
     Every call (in training mode) records the batch's gradient statistics
-    for the active branch (:func:`cissod_core.gbr.current_branch`: ``labeled``
-    by default, ``unlabeled`` or nothing inside a ``gbr_branch`` block) and
+    for its branch (``self.branch``: ``labeled`` by default, ``unlabeled``
+    or nothing inside the owner's ``loss.in_branch(...)`` block) and
     weights each RoI by ``w[y]^beta_branch`` normalised to mean ~1.
 
     Args:
@@ -123,7 +124,7 @@ class GradientBalancedLoss(nn.Module):
                 f'{tuple(cls_score.shape)}: set num_classes of the loss to '
                 'the bbox head num_classes (no custom_cls_channels).')
         reduction = reduction_override or self.reduction
-        branch = current_branch()
+        branch = self.branch
         balancer = self.balancer
         log_probs = F.log_softmax(cls_score.float(), dim=1)
         if self.training and branch.name is not None:
@@ -167,19 +168,3 @@ def with_solver_loss(balancer: GradientBalancer, loss: Tensor,
     if branch not in balancer.betas:
         solver_loss = solver_loss * 0.0
     return dict(loss_cls=loss, loss_gbr_solver=solver_loss)
-
-
-def find_balancers(model: nn.Module,
-                   skip_prefixes: Tuple[str, ...] = ('teacher.', )
-                   ) -> Dict[str, GradientBalancer]:
-    """All :class:`GradientBalancer` modules of a model, by name.
-
-    Modules under ``skip_prefixes`` (the EMA teacher of a semi-supervised
-    detector, which never computes losses) are left out.
-    """
-    return {
-        name: module
-        for name, module in model.named_modules()
-        if isinstance(module, GradientBalancer)
-        and not name.startswith(skip_prefixes)
-    }
