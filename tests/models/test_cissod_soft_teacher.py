@@ -513,3 +513,33 @@ def test_crs_switch_turns_the_hook_off(demo_data_root, tmp_path):
         if hasattr(runner.train_dataloader.batch_sampler, 'sampler') \
         else runner.train_dataloader.sampler
     assert torch.equal(sampler.weights(1), torch.ones_like(sampler.weights(1)))
+
+
+def test_jacobi_solver_loss_weighted_by_both_branches_in_the_detector(
+        demo_data_root, tmp_path):
+    """Through the detector: the labeled branch emits
+    ``sup_loss_gbr_solver`` (x sup_weight = 1) and the unlabeled one ``unsup_loss_gbr_solver`` (x
+    unsup_weight), from the same solver state, as the reference trains its
+    Jacobi module from both losses."""
+    cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
+                   str(tmp_path))
+    loss_cfg = cfg.model.detector.roi_head.bbox_head.loss_cls
+    loss_cfg.solver = dict(type='jacobi')
+    loss_cfg.warmup_iters = 1
+    cfg.model.semi_train_cfg.unsup_weight = 3.0
+    _seed()
+    model = _build_cissod(cfg)
+    model.train()
+    (gbr_loss, ) = model.gbr_losses.values()
+    balancer = gbr_loss.balancer
+    logits = torch.randn(64, balancer.num_classes + 1)
+    labels = torch.arange(64) % (balancer.num_classes + 1)
+    balancer.record(logits, labels)
+    balancer.step()  # past the warm-up: the solver loss is live
+    expected = float(balancer.solver_loss())
+    MessageHub.get_current_instance().update_info('iter', 0)
+    data = model.data_preprocessor(copy.deepcopy(_one_batch(cfg)), True)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert float(losses['sup_loss_gbr_solver']) == pytest.approx(expected)
+    assert float(losses['unsup_loss_gbr_solver']) == pytest.approx(
+        3.0 * expected)
