@@ -519,8 +519,8 @@ def test_jacobi_solver_loss_weighted_by_both_branches_in_the_detector(
         demo_data_root, tmp_path):
     """Through the detector: the labeled branch emits
     ``sup_loss_gbr_solver`` (x sup_weight = 1) and the unlabeled one
-    ``unsup_loss_gbr_solver`` (x unsup_weight), from the same solver state, as the reference trains its
-    Jacobi module from both losses."""
+    ``unsup_loss_gbr_solver`` (x unsup_weight), from the same solver
+    state, as the reference trains its Jacobi module from both losses."""
     cfg = demo_cfg('configs/demo/cissod_demo.py', demo_data_root,
                    str(tmp_path))
     loss_cfg = cfg.model.detector.roi_head.bbox_head.loss_cls
