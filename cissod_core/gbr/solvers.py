@@ -16,7 +16,7 @@ probabilities are all > 0, so every class present in the statistics
 reaches every other). Equivalently ``w`` is the Perron vector, with
 eigenvalue exactly 1, of the non-negative Jacobi matrix
 ``M[i, k] = N[k, i] / P_i``. The three solvers below agree on such a G as
-long as no clamp binds (tests/core/test_gbr_core.py).
+long as no clamp binds (tests/core/gbr/test_gbr_core.py).
 
 Inactive classes. A class with ``P_i <= active_tol * max_j P_j`` (no RoI of
 that class in the statistics, e.g. a class absent from the data so far) has

@@ -11,7 +11,8 @@ import pytest
 from cissod_core.demo import synthetic_shapes as ss
 from cissod_core.splits import build_ci_ssod_split, format_split_stats
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 SMALL = dict(seed=0, num_train=200, num_val=60, img_size=128,
              labeled_fraction=0.1)
 ANN_NAMES = ('train_labeled', 'train_unlabeled', 'train_unlabeled_gt',

@@ -29,7 +29,8 @@ from cissod_core.splits import (
     validate_split,
 )
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
+    osp.abspath(__file__)))))
 PYTHON = osp.join(REPO, '.venv', 'bin', 'python')
 if not osp.exists(PYTHON):
     PYTHON = sys.executable
