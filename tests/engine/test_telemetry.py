@@ -3,7 +3,6 @@ configs/demo/cissod_demo.py with the local visualizer backend."""
 import glob
 import json
 import os.path as osp
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -186,20 +185,24 @@ def test_warns_without_pseudo_labels(demo_data_root, tmp_path):
 
 
 def test_unknown_class_group_names():
+    from cissod.engine.hooks.gbr_telemetry import (
+        evaluator_class_groups,
+        group_indices,
+    )
     classes = ('a', 'b', 'c')
-    runner = SimpleNamespace(cfg=None)
-    hook = GradientBalanceHook(class_groups=dict(majority=['a', 'x'],
-                                                 minority=['c', 'y']))
     with pytest.raises(ValueError, match=r"\['x', 'y'\]"):
-        hook._resolve_groups(runner, classes)
+        group_indices(dict(majority=['a', 'x'], minority=['c', 'y']),
+                      classes, 'GradientBalanceHook.class_groups')
     # from the val_evaluator when the hook has none
-    runner = SimpleNamespace(cfg=Config(dict(val_evaluator=dict(
+    cfg = Config(dict(val_evaluator=dict(
         type='GroupCocoMetric', class_groups=dict(majority=['b', 'a'],
-                                                  minority=['z'])))))
+                                                  minority=['z']))))
     with pytest.raises(ValueError, match='val_evaluator.class_groups'):
-        GradientBalanceHook()._resolve_groups(runner, classes)
-    runner.cfg.val_evaluator.class_groups.minority = ['c']
-    assert GradientBalanceHook()._resolve_groups(runner, classes) == dict(
-        majority=[0, 1], minority=[2])
-    assert GradientBalanceHook()._resolve_groups(
-        SimpleNamespace(cfg=Config()), classes) == {}
+        group_indices(evaluator_class_groups(cfg), classes,
+                      'val_evaluator.class_groups')
+    cfg.val_evaluator.class_groups.minority = ['c']
+    assert group_indices(evaluator_class_groups(cfg), classes,
+                         'val_evaluator.class_groups') == dict(
+                             majority=[0, 1], minority=[2])
+    assert evaluator_class_groups(Config()) is None
+    assert group_indices(None, classes, 'x') == {}
