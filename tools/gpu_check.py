@@ -121,14 +121,13 @@ def _solver_errors(device, n, G, amp) -> Dict[str, float]:
     errors = {}
     for name, cls in (('power', PowerSolver), ('direct', DirectSolver),
                       ('jacobi', JacobiSolver)):
-        ref_solver, solver = cls(n).double(), cls(n).to(device)
+        def weights(solver, G):  # jacobi's come from fitting its ``a``
+            return (solver.fit(G, 200, lr=1 / 6) if name == 'jacobi' else
+                    solver.solve(G))
+
+        ref = weights(cls(n).double(), G)  # the references: no autocast
         with precision_context(device, amp):
-            if name == 'jacobi':  # its weights come from fitting a
-                ref, ours = (ref_solver.fit(G, 200, lr=1 / 6),
-                             solver.fit(G.float().to(device), 200, lr=1 / 6))
-            else:
-                ref, ours = (ref_solver.solve(G),
-                             solver.solve(G.float().to(device)))
+            ours = weights(cls(n).to(device), G.float().to(device))
         errors[f'solver {name}'] = relative_error(ours, ref)
     return errors
 
@@ -139,14 +138,15 @@ def _gbt_error(device, n, amp) -> float:
     ref_means, means = ClassScoreMeans(n).double(), ClassScoreMeans(n).to(
         device)
     weights = torch.rand(n + 1, generator=gen, dtype=torch.float64) * 2 + 0.5
+    batches = [(torch.randint(0, n, (3000, ), generator=gen),
+                torch.rand(3000, generator=gen)) for _ in range(20)]
+    for labels, scores in batches:  # the references: no autocast
+        ref_means.update(labels, scores.double())
+    ref = gbt_thresholds(ref_means.mean, ref_means.seen, weights[:n])
     with precision_context(device, amp):
-        for _ in range(20):
-            labels = torch.randint(0, n, (3000, ), generator=gen)
-            scores = torch.rand(3000, generator=gen)
-            ref_means.update(labels, scores.double())
+        for labels, scores in batches:
             means.update(labels.to(device), (
                 scores.to(amp_dtype(device)) if amp else scores).to(device))
-        ref = gbt_thresholds(ref_means.mean, ref_means.seen, weights[:n])
         ours = gbt_thresholds(means.mean, means.seen,
                               weights[:n].float().to(device))
     return relative_error(ours, ref)
@@ -168,14 +168,15 @@ def _crs_error(device, n, amp) -> float:
     valid = classes[classes >= 0]
     pool.index_add_(0, valid, torch.ones_like(valid))
 
-    def factors(dev):
-        with precision_context(device, amp and dev == device):
+    def factors(dev, autocast: bool):
+        with precision_context(dev, autocast):
             freq = crs_class_frequencies(labeled.to(dev), 1000,
                                          pool.to(dev), images)
             r_c = crs_class_factors(freq, 0.5)
             return crs_image_factors(classes.to(dev), margins.to(dev), r_c)
 
-    return relative_error(factors(device), factors(torch.device('cpu')))
+    return relative_error(factors(device, amp),
+                          factors(torch.device('cpu'), False))
 
 
 def exactness(device: torch.device, rois: int) -> List[dict]:
